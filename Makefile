@@ -1,0 +1,57 @@
+# latchkey build, run and test targets. See README.md.
+
+GO           ?= go
+BIN          := bin/latchkey
+CADDY_VERSION := v2.11.9
+XCADDY       := github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
+STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOFUMPT      := mvdan.cc/gofumpt@v0.12.0
+GOVULNCHECK  := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+VULNDB       := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
+
+# Where `make run` keeps its data: the database, the generated keys, the API
+# token and the admin socket. The CLI finds the same directory through the
+# same variable.
+LATCHKEY_DATA_DIR ?= $(HOME)/.local/share/latchkey
+export LATCHKEY_DATA_DIR
+
+.PHONY: build run test bench xcaddy lint fuzz clean
+
+## build: compile bin/latchkey (Caddy with the standard modules and latchkey's).
+build:
+	$(GO) build -o $(BIN) ./xcaddy
+
+## run: run the proxy on Caddyfile.example (proxy on 127.0.0.1:8080).
+run: build
+	mkdir -p -m 0700 "$(LATCHKEY_DATA_DIR)"
+	$(BIN) run --config Caddyfile.example --adapter caddyfile
+
+## test: vet, then every test with the race detector (end-to-end tests reuse bin/latchkey).
+test: build
+	$(GO) vet ./...
+	LATCHKEY_BIN="$(CURDIR)/$(BIN)" $(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: the Go micro-benchmarks of the hot paths.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./swap/ ./mitm/ ./engine/
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzReaderMatchesReplace -fuzztime $(FUZZTIME) ./swap/
+
+## xcaddy: build bin/caddy-xcaddy the way users build their own Caddy with xcaddy.
+xcaddy:
+	$(GO) run $(XCADDY) build $(CADDY_VERSION) --output bin/caddy-xcaddy \
+		--with github.com/latchkeyproxy/latchkey@v0.0.0-00010101000000-000000000000=.
+
+## lint: gofmt, gofumpt, go vet, staticcheck and govulncheck (offline database).
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) run $(GOFUMPT) -l -d $$(git ls-files '*.go')
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	./.ci/vulncheck
+
+clean:
+	rm -rf bin

@@ -1,0 +1,127 @@
+// Package engine is latchkey's live model: credentials, bindings and their
+// phantoms, and the per-destination plans that tell the proxy what to swap.
+//
+// The engine answers the proxy from memory. Every change is written to the
+// store in one transaction first and then published as a new immutable
+// snapshot, so the very next proxied request sees it and a request in flight
+// keeps a consistent view. The engine serves HTTP to nobody.
+package engine
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/latchkeyproxy/latchkey/phantom"
+	"github.com/latchkeyproxy/latchkey/store"
+)
+
+// phantomKeyMeta is the store's name for the per-install phantom key.
+const phantomKeyMeta = "phantom_key"
+
+// Engine holds the live state of one latchkey install.
+type Engine struct {
+	db     *store.DB
+	codec  *phantom.Codec
+	logger atomic.Pointer[zap.Logger]
+
+	// writeMu serialises changes so that each one builds on the snapshot
+	// the previous one published.
+	writeMu sync.Mutex
+
+	// current is the snapshot the proxy reads; it is replaced, never
+	// modified.
+	current atomic.Pointer[snapshot]
+
+	// now is the clock, replaceable in tests.
+	now func() time.Time
+}
+
+// New loads the engine's state from db, creating the per-install phantom
+// key on first use.
+func New(db *store.DB, logger *zap.Logger) (*Engine, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	e := &Engine{db: db, now: time.Now}
+	e.logger.Store(logger)
+
+	key, err := loadOrCreatePhantomKey(db)
+	if err != nil {
+		return nil, err
+	}
+	if e.codec, err = phantom.NewCodec(key); err != nil {
+		return nil, err
+	}
+
+	var creds []store.Credential
+	var binds []store.Binding
+	err = db.View(func(tx *store.Txn) error {
+		var err error
+		if creds, err = tx.Credentials(); err != nil {
+			return err
+		}
+		binds, err = tx.Bindings()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading state: %v", err)
+	}
+	e.current.Store(newSnapshot(e.codec, creds, binds))
+	return e, nil
+}
+
+// loadOrCreatePhantomKey reads the install's phantom key, generating and
+// storing it on first start. It lives in the encrypted database so that it
+// is protected like the secrets whose phantoms it derives.
+func loadOrCreatePhantomKey(db *store.DB) ([]byte, error) {
+	var key []byte
+	err := db.Update(func(tx *store.Txn) error {
+		var err error
+		key, err = tx.GetMeta(phantomKeyMeta)
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		key = make([]byte, phantom.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		return tx.PutMeta(phantomKeyMeta, key)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading phantom key: %v", err)
+	}
+	return key, nil
+}
+
+// update runs one change: fn works in a store transaction on a copy of the
+// current records, and when the transaction commits the result becomes the
+// new snapshot. On error neither the store nor the live state changes.
+func (e *Engine) update(fn func(tx *store.Txn, r *records) error) error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+
+	r := e.current.Load().records.clone()
+	err := e.db.Update(func(tx *store.Txn) error { return fn(tx, r) })
+	if err != nil {
+		return err
+	}
+	e.current.Store(newSnapshot(e.codec, r.credentials(), r.bindings()))
+	return nil
+}
+
+// SetLogger replaces the logger. The Caddy app calls it on every config load
+// because the engine outlives the config whose logger it was given.
+func (e *Engine) SetLogger(l *zap.Logger) {
+	e.logger.Store(l)
+}
+
+// log returns the current logger.
+func (e *Engine) log() *zap.Logger {
+	return e.logger.Load()
+}

@@ -1,0 +1,63 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/latchkeyproxy/latchkey/swap"
+)
+
+// bufferedBodyLimit is the largest body of known length that is swapped in
+// memory. Such bodies keep an exact Content-Length, which some servers
+// require; larger or unsized bodies are streamed and sent without one.
+const bufferedBodyLimit = 64 << 10
+
+// swapBody returns body with rep's patterns replaced and its new length
+// (-1 when streamed). onDone receives the matches once the whole body has
+// been read.
+func swapBody(body io.ReadCloser, length int64, rep *swap.Replacer,
+	onDone func(swap.Matches)) (io.ReadCloser, int64, error) {
+	if length >= 0 && length <= bufferedBodyLimit {
+		raw, err := io.ReadAll(io.LimitReader(body, length+1))
+		body.Close()
+		if err != nil {
+			return nil, 0, fmt.Errorf("reading body: %v", err)
+		}
+		out, m := rep.Replace(string(raw))
+		if m.Any() && onDone != nil {
+			onDone(m)
+		}
+		if len(out) == len(raw) && !m.Any() {
+			return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), nil
+		}
+		return io.NopCloser(strings.NewReader(out)), int64(len(out)), nil
+	}
+	return &reportingReader{Reader: rep.NewReader(body), onDone: onDone}, -1, nil
+}
+
+// reportingReader hands the matches of a streamed body to onDone when the
+// body is closed.
+type reportingReader struct {
+	*swap.Reader
+	onDone func(swap.Matches)
+}
+
+func (r *reportingReader) Close() error {
+	err := r.Reader.Close()
+	if m := r.Reader.Matched(); m.Any() && r.onDone != nil {
+		r.onDone(m)
+		r.onDone = nil
+	}
+	return err
+}
+
+// errBody fails every read with the error that made a body unusable.
+type errBody struct{ err error }
+
+func (b errBody) Read([]byte) (int, error) { return 0, b.err }
+func (b errBody) Close() error             { return nil }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

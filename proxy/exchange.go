@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httputil"
+
+	"go.uber.org/zap"
+
+	"github.com/latchkeyproxy/latchkey/engine"
+	"github.com/latchkeyproxy/latchkey/mitm"
+)
+
+// exchange is what the handler decided about one request, carried in the
+// request's context to the reverse proxy's rewrite and response hooks.
+type exchange struct {
+	// plan is the engine's plan for the destination, resolved once.
+	plan *engine.Plan
+
+	// target is the destination the agent asked for.
+	target mitm.Target
+
+	// scheme is "https" for intercepted tunnels and "http" (or what the
+	// agent wrote) for absolute-URI requests.
+	scheme string
+
+	logger *zap.Logger
+}
+
+type exchangeKey struct{}
+
+// withExchange attaches x to r's context.
+func withExchange(r *http.Request, x *exchange) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+}
+
+// exchangeOf returns the exchange attached to r.
+func exchangeOf(r *http.Request) *exchange {
+	x, _ := r.Context().Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// rewrite points the outbound request at the destination and injects the
+// real secrets. The Host header stays what the agent sent (it was checked
+// against the destination), so an upstream override changes only where the
+// proxy dials.
+func rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeOf(pr.In)
+	pr.Out.URL.Scheme = x.scheme
+	pr.Out.URL.Host = net.JoinHostPort(x.target.Host, x.target.Port)
+	injectRequest(pr.Out, x)
+}
