@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/latchkeyproxy/latchkey/engine"
@@ -42,6 +44,11 @@ type App struct {
 	// on Caddy's admin endpoint requires. Default: "<data_dir>/api_token",
 	// generated on first start with mode 0600; the CLI reads it from there.
 	APITokenFile string `json:"api_token_file,omitempty"`
+
+	// MaxCooldown caps how long a pool member that failed may be parked,
+	// whatever Retry-After or reset time the upstream asks for. Default:
+	// 24h.
+	MaxCooldown caddy.Duration `json:"max_cooldown,omitempty"`
 
 	inst     *instance
 	poolKey  string
@@ -87,7 +94,35 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.inst, a.poolKey = inst, a.DataDir
 	a.inst.engine.SetLogger(a.logger)
+	a.inst.engine.SetMaxCooldown(time.Duration(a.MaxCooldown))
+
+	// Failover events reach other apps (the Telegram bot) through Caddy's
+	// events app; the engine writes the audit log itself.
+	eventsApp, err := ctx.App("events")
+	if err != nil {
+		return fmt.Errorf("loading events app: %v", err)
+	}
+	a.inst.engine.SetEventSink(eventSink(ctx, eventsApp.(*caddyevents.App)))
 	return nil
+}
+
+// eventSink forwards engine events to Caddy's events app.
+func eventSink(ctx caddy.Context, events *caddyevents.App) func(engine.Event) {
+	return func(ev engine.Event) {
+		if !events.ShouldEmit(ev.Name) {
+			return
+		}
+		events.Emit(ctx, ev.Name, map[string]any{
+			"reason":         ev.Reason,
+			"notice":         ev.Notice,
+			"pool":           ev.Pool,
+			"from":           ev.From,
+			"to":             ev.To,
+			"tag":            ev.Tag,
+			"cooldown_until": ev.CooldownUntil,
+			"host":           ev.Host,
+		})
+	}
 }
 
 // Start does nothing: the database is open once Provision returns.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -16,6 +17,7 @@ func init() {
 //		data_dir            <dir>
 //		encryption_key_file <file>
 //		api_token_file      <file>
+//		max_cooldown        <duration>
 //	}
 //
 // Every subdirective is optional, and so is the block.
@@ -42,9 +44,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			target = &a.EncryptionKeyFile
 		case "api_token_file":
 			target = &a.APITokenFile
+		case "max_cooldown":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return d.Errf("max_cooldown %q is not a positive duration", s)
+			}
+			a.MaxCooldown = caddy.Duration(dur)
+			continue
 		default:
 			return d.Errf("unknown latchkey option %q (expected data_dir, "+
-				"encryption_key_file or api_token_file)", d.Val())
+				"encryption_key_file, api_token_file or max_cooldown)", d.Val())
 		}
 		if !d.NextArg() {
 			return d.ArgErr()

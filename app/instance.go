@@ -24,6 +24,7 @@ type instance struct {
 
 // Destruct closes the database when the last app using it is cleaned up.
 func (i *instance) Destruct() error {
+	i.engine.Close()
 	return i.db.Close()
 }
 

@@ -139,8 +139,9 @@ func (e *Engine) AddBinding(spec BindingSpec) (Binding, error) {
 	b.CreatedAt = e.now().UTC()
 
 	err = e.update(func(tx *store.Txn, r *records) error {
-		if _, ok := r.creds[b.Credential]; !ok {
-			return fmt.Errorf("%w: no credential called %s", ErrInvalid, quoteName(b.Credential))
+		if !r.nameTaken(b.Credential) {
+			return fmt.Errorf("%w: no credential or pool called %s", ErrInvalid,
+				quoteName(b.Credential))
 		}
 		r.binds[b.ID] = b
 		return tx.PutBinding(b)

@@ -20,8 +20,21 @@ type CredentialInfo struct {
 	// Name identifies the credential.
 	Name string `json:"name"`
 
-	// Type is "static".
+	// Type is "static" or "oauth".
 	Type string `json:"type"`
+
+	// TokenURL is where an OAuth credential refreshes.
+	TokenURL string `json:"token_url,omitempty"`
+
+	// ExpiresAt is when an OAuth credential's access token expires, when
+	// known.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// HasRefreshToken tells whether an OAuth credential can refresh.
+	HasRefreshToken bool `json:"has_refresh_token,omitempty"`
+
+	// Pool is the pool the credential is a member of, if any.
+	Pool string `json:"pool,omitempty"`
 
 	// CreatedAt is when the credential was added.
 	CreatedAt time.Time `json:"created_at"`
@@ -30,8 +43,20 @@ type CredentialInfo struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func infoOf(c store.Credential) CredentialInfo {
-	return CredentialInfo{Name: c.Name, Type: c.Type, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+func infoOf(r *records, c store.Credential) CredentialInfo {
+	info := CredentialInfo{Name: c.Name, Type: c.Type, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if o := c.OAuth; o != nil {
+		info.TokenURL = o.TokenURL
+		info.HasRefreshToken = o.RefreshToken != ""
+		if !o.ExpiresAt.IsZero() {
+			t := o.ExpiresAt
+			info.ExpiresAt = &t
+		}
+	}
+	if p, ok := r.poolOf(c.Name); ok {
+		info.Pool = p.Name
+	}
+	return info
 }
 
 // validateSecret checks a secret value. Control characters are refused
@@ -65,17 +90,23 @@ func (e *Engine) AddStaticCredential(name, value string) (CredentialInfo, error)
 	c := store.Credential{Name: name, Type: store.TypeStatic, Value: value,
 		CreatedAt: now, UpdatedAt: now}
 	err := e.update(func(tx *store.Txn, r *records) error {
-		if _, taken := r.creds[name]; taken {
-			return fmt.Errorf("%w: the name %q is already taken", ErrConflict, name)
-		}
-		r.creds[name] = c
-		return tx.PutCredential(c)
+		return addCredential(tx, r, c)
 	})
 	if err != nil {
 		return CredentialInfo{}, err
 	}
 	e.log().Info("credential added", zap.String("credential", name), zap.String("type", c.Type))
-	return infoOf(c), nil
+	return infoOf(e.current.Load().records, c), nil
+}
+
+// addCredential stores a new credential whose name must be free.
+func addCredential(tx *store.Txn, r *records, c store.Credential) error {
+	if r.nameTaken(c.Name) {
+		return fmt.Errorf("%w: the name %q is already taken by a credential or pool",
+			ErrConflict, c.Name)
+	}
+	r.creds[c.Name] = c
+	return tx.PutCredential(c)
 }
 
 // UpdateStaticCredential replaces the secret of a static credential. Its
@@ -88,6 +119,9 @@ func (e *Engine) UpdateStaticCredential(name, value string) error {
 		c, ok := r.creds[name]
 		if !ok {
 			return fmt.Errorf("%w: no credential called %s", ErrNotFound, quoteName(name))
+		}
+		if c.Type != store.TypeStatic {
+			return invalidf("credential %q is %s; update its tokens instead", name, c.Type)
 		}
 		c.Value = value
 		c.UpdatedAt = e.now().UTC()
@@ -108,6 +142,10 @@ func (e *Engine) RemoveCredential(name string) error {
 		if _, ok := r.creds[name]; !ok {
 			return fmt.Errorf("%w: no credential called %s", ErrNotFound, quoteName(name))
 		}
+		if p, ok := r.poolOf(name); ok {
+			return fmt.Errorf("%w: credential %q is a member of pool %q; remove it from the "+
+				"pool first", ErrConflict, name, p.Name)
+		}
 		if refs := r.bindingsOf(name); len(refs) > 0 {
 			return &ReferencedError{Name: name, Bindings: bindingsFrom(refs)}
 		}
@@ -127,10 +165,11 @@ func (e *Engine) RemoveCredential(name string) error {
 
 // Credentials lists every credential, ordered by name, without secrets.
 func (e *Engine) Credentials() []CredentialInfo {
-	creds := e.current.Load().records.credentials()
+	r := e.current.Load().records
+	creds := r.credentials()
 	out := make([]CredentialInfo, len(creds))
 	for i, c := range creds {
-		out[i] = infoOf(c)
+		out[i] = infoOf(r, c)
 	}
 	return out
 }

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/latchkeyproxy/latchkey/failover"
 	"github.com/latchkeyproxy/latchkey/phantom"
 	"github.com/latchkeyproxy/latchkey/store"
 )
@@ -38,9 +39,33 @@ type Engine struct {
 	// modified.
 	current atomic.Pointer[snapshot]
 
+	// events receives failover events; dedup keeps a transition from
+	// being announced more than once per window.
+	events atomic.Pointer[func(Event)]
+	dedup  *failover.Deduper
+
+	// refreshes coalesces concurrent refreshes of one credential.
+	refreshes *refreshCoalescer
+
+	// unsaved holds rotated tokens whose write failed.
+	unsaved unsavedTokens
+
+	// maxCooldown caps every cooldown, in nanoseconds.
+	maxCooldown atomic.Int64
+
+	// beforeCommit, when set by a test, runs inside every write
+	// transaction; an error from it fails the write.
+	beforeCommit atomic.Pointer[func() error]
+
 	// now is the clock, replaceable in tests.
 	now func() time.Time
 }
+
+// DefaultMaxCooldown caps cooldowns that an upstream asks for.
+const DefaultMaxCooldown = 24 * time.Hour
+
+// announceWindow is how long a repeated transition stays quiet.
+const announceWindow = 30 * time.Second
 
 // New loads the engine's state from db, creating the per-install phantom
 // key on first use.
@@ -48,7 +73,9 @@ func New(db *store.DB, logger *zap.Logger) (*Engine, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	e := &Engine{db: db, now: time.Now}
+	e := &Engine{db: db, now: time.Now, dedup: failover.NewDeduper(announceWindow)}
+	e.maxCooldown.Store(int64(DefaultMaxCooldown))
+	e.refreshes = newRefreshCoalescer()
 	e.logger.Store(logger)
 
 	key, err := loadOrCreatePhantomKey(db)
@@ -59,20 +86,16 @@ func New(db *store.DB, logger *zap.Logger) (*Engine, error) {
 		return nil, err
 	}
 
-	var creds []store.Credential
-	var binds []store.Binding
+	var r *records
 	err = db.View(func(tx *store.Txn) error {
 		var err error
-		if creds, err = tx.Credentials(); err != nil {
-			return err
-		}
-		binds, err = tx.Bindings()
+		r, err = loadRecords(tx)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading state: %v", err)
 	}
-	e.current.Store(newSnapshot(e.codec, creds, binds))
+	e.current.Store(newSnapshot(e.codec, r))
 	return e, nil
 }
 
@@ -107,11 +130,19 @@ func (e *Engine) update(fn func(tx *store.Txn, r *records) error) error {
 	defer e.writeMu.Unlock()
 
 	r := e.current.Load().records.clone()
-	err := e.db.Update(func(tx *store.Txn) error { return fn(tx, r) })
+	err := e.db.Update(func(tx *store.Txn) error {
+		if err := fn(tx, r); err != nil {
+			return err
+		}
+		if hook := e.beforeCommit.Load(); hook != nil {
+			return (*hook)()
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	e.current.Store(newSnapshot(e.codec, r.credentials(), r.bindings()))
+	e.current.Store(newSnapshot(e.codec, r))
 	return nil
 }
 
@@ -119,6 +150,23 @@ func (e *Engine) update(fn func(tx *store.Txn, r *records) error) error {
 // because the engine outlives the config whose logger it was given.
 func (e *Engine) SetLogger(l *zap.Logger) {
 	e.logger.Store(l)
+}
+
+// SetMaxCooldown caps the cooldowns that upstream answers ask for.
+// Zero or less means DefaultMaxCooldown.
+func (e *Engine) SetMaxCooldown(d time.Duration) {
+	if d <= 0 {
+		d = DefaultMaxCooldown
+	}
+	e.maxCooldown.Store(int64(d))
+}
+
+// MaxCooldown returns the cap on cooldowns.
+func (e *Engine) MaxCooldown() time.Duration { return time.Duration(e.maxCooldown.Load()) }
+
+// audit returns the logger for failover events, "<engine logger>.audit".
+func (e *Engine) audit() *zap.Logger {
+	return e.log().Named("audit")
 }
 
 // log returns the current logger.

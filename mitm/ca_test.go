@@ -85,18 +85,21 @@ func (ca *testCA) rotate(t testing.TB, notAfter time.Time) *x509.Certificate {
 	return cert
 }
 
+// set replaces the chain and key together.
 func (ca *testCA) set(chain []*x509.Certificate, key crypto.Signer) {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
 	ca.chain, ca.key = chain, key
 }
 
+// IntermediateCertificateChain implements CA.
 func (ca *testCA) IntermediateCertificateChain() []*x509.Certificate {
 	ca.mu.RLock()
 	defer ca.mu.RUnlock()
 	return ca.chain
 }
 
+// IntermediateKey implements CA.
 func (ca *testCA) IntermediateKey() crypto.Signer {
 	ca.mu.RLock()
 	defer ca.mu.RUnlock()

@@ -427,7 +427,8 @@ func normalizeHost(host string) (string, net.IP, error) {
 		addr, err := netip.ParseAddr(h)
 		switch {
 		case err == nil && addr.Zone() != "":
-			return "", nil, fmt.Errorf("minting certificate for %q: IP zones are not allowed", host)
+			return "", nil, fmt.Errorf("minting certificate for %q: IP zones are not allowed",
+				host)
 		case err == nil:
 			return addr.String(), net.IP(addr.AsSlice()), nil
 		case strings.IndexByte(h, ':') >= 0:

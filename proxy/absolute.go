@@ -16,8 +16,7 @@ func (h *Handler) serveAbsolute(w http.ResponseWriter, r *http.Request) error {
 		http.Error(w, "latchkey: "+err.Error(), http.StatusBadRequest)
 		return nil
 	}
-	x := &exchange{plan: h.engine.Plan(target.Host, port), target: target,
-		scheme: r.URL.Scheme, logger: h.logger}
-	h.upstream.proxy.ServeHTTP(w, withExchange(r, x))
+	h.forward(w, r, &exchange{plan: h.engine.Plan(target.Host, port), target: target,
+		scheme: r.URL.Scheme, logger: h.logger})
 	return nil
 }

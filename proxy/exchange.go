@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -26,6 +27,25 @@ type exchange struct {
 	scheme string
 
 	logger *zap.Logger
+
+	// passthrough sends the request as the agent wrote it: token-host
+	// requests that are not latchkey refreshes must reach the upstream
+	// byte for byte.
+	passthrough bool
+
+	// pools are the pool identities injected into this request, with the
+	// member that served; the retry transport attributes answers to them.
+	pools []engine.Served
+
+	// replay keeps the agent's body (with phantoms) so the request can be
+	// sent again as another pool member; origHeader and origURL are the
+	// request before injection.
+	replay     *replayBody
+	origHeader http.Header
+	origURL    url.URL
+
+	// retryBodyLimit is the largest body kept for a replay.
+	retryBodyLimit int64
 }
 
 type exchangeKey struct{}
@@ -49,5 +69,20 @@ func rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeOf(pr.In)
 	pr.Out.URL.Scheme = x.scheme
 	pr.Out.URL.Host = net.JoinHostPort(x.target.Host, x.target.Port)
-	injectRequest(pr.Out, x)
+	if x.passthrough {
+		return
+	}
+
+	// A request that may be retried as another pool member keeps what it
+	// looked like before injection.
+	if x.plan.HasPool() {
+		x.origHeader = pr.Out.Header.Clone()
+		x.origURL = *pr.Out.URL
+		if hasBody(pr.Out) {
+			x.replay = newReplayBody(pr.Out.Body, x.retryBodyLimit)
+			pr.Out.Body = x.replay
+		}
+	}
+	injected := injectRequest(pr.Out, x)
+	x.pools = x.plan.Pools(injected)
 }

@@ -71,6 +71,13 @@ type Handler struct {
 	// DialTimeout bounds connecting to an upstream. Default: 10s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
+	// RetryBodyLimit is the largest request body, in bytes, that is kept
+	// so a request to a pool can be replayed on the next member when the
+	// first answers 429, a quota 403 or 401. Larger requests are not
+	// retried: the agent gets the failure (and the pool still fails over
+	// for the next request). Default: 4 MiB.
+	RetryBodyLimit int64 `json:"retry_body_limit,omitempty"`
+
 	engine    *engine.Engine
 	issuer    *mitm.Issuer
 	dialer    *dialer
@@ -129,6 +136,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.upstream, err = newUpstream(h.dialer, h.UpstreamRootCAs, h.logger); err != nil {
 		return err
+	}
+	h.upstream.proxy.Transport = &retryTransport{base: h.upstream.transport, h: h,
+		logger: h.logger}
+	if h.RetryBodyLimit <= 0 {
+		h.RetryBodyLimit = DefaultRetryBodyLimit
 	}
 	h.intercept = newInterceptServer(h)
 	return nil

@@ -16,8 +16,8 @@ import (
 // injectRequest swaps phantoms in an outbound request following the plan:
 // bound headers are set from their templates, every other header, the path,
 // the query and an unencoded body have bound phantoms replaced by secrets
-// and unbound phantoms removed.
-func injectRequest(out *http.Request, x *exchange) {
+// and unbound phantoms removed. It returns the bound identities injected.
+func injectRequest(out *http.Request, x *exchange) []string {
 	p := x.plan
 	var injected, stripped []string
 
@@ -29,7 +29,7 @@ func injectRequest(out *http.Request, x *exchange) {
 		if v := out.Header.Get(rule.Header); v != "" && strings.Contains(v, rule.Phantom) {
 			out.Header.Set(rule.Header, rule.Value)
 			setHeaders = append(setHeaders, http.CanonicalHeaderKey(rule.Header))
-			injected = appendUnique(injected, rule.Credential)
+			injected = appendUnique(injected, rule.Identity)
 		}
 	}
 
@@ -88,6 +88,7 @@ func injectRequest(out *http.Request, x *exchange) {
 			c.Write(zap.Strings("credentials", injected), zap.String("host", x.target.Host))
 		}
 	}
+	return injected
 }
 
 // logStrip records that phantoms were removed from a request to a

@@ -101,8 +101,21 @@ func (h *Handler) serveInner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	x := &exchange{plan: h.engine.Plan(target.Host, port), target: target,
-		scheme: "https", logger: h.logger}
+	h.forward(w, r, &exchange{plan: h.engine.Plan(target.Host, port), target: target,
+		scheme: "https", logger: h.logger})
+}
+
+// forward sends a request to its destination following its plan. At a
+// token host that no binding names, only latchkey refreshes are touched;
+// everything else passes as the agent sent it.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
+	x.retryBodyLimit = h.RetryBodyLimit
+	if x.plan.TokenHost {
+		if r.Method == http.MethodPost && h.serveTokenPost(w, r, x) {
+			return
+		}
+		x.passthrough = !x.plan.Bound()
+	}
 	h.upstream.proxy.ServeHTTP(w, withExchange(r, x))
 }
 

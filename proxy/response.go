@@ -13,6 +13,9 @@ import (
 // because it might hold a secret.
 func modifyResponse(resp *http.Response) error {
 	x := exchangeOf(resp.Request)
+	if x.passthrough {
+		return nil
+	}
 	rep := x.plan.Response
 	if rep.Empty() {
 		return nil

@@ -114,9 +114,10 @@ func readAllSized(t testing.TB, r io.Reader, next func() int) string {
 // fixed returns a buffer size function that always gives n.
 func fixed(n int) func() int { return func() int { return n } }
 
-// replaceByReader streams s, cut into chunks, through a Reader read with
-// buffers of the sizes next gives.
-func replaceByReader(t testing.TB, r *Replacer, chunks [][]byte, next func() int) (string, Matches) {
+// replaceByReader streams chunks through a Reader read with buffers of the
+// sizes next gives.
+func replaceByReader(t testing.TB, r *Replacer, chunks [][]byte,
+	next func() int) (string, Matches) {
 	t.Helper()
 	rd := r.NewReader(&chunkReader{chunks: slices.Clone(chunks)})
 	got := readAllSized(t, rd, next)

@@ -25,9 +25,10 @@ type Reader struct {
 	buf        []byte
 	start, end int
 
-	rep     string  // rest of a replacement that did not fit in the last Read
-	err     error   // sticky error from src, io.EOF included
-	matched Matches // pairs replaced so far
+	rep      string  // rest of a replacement that did not fit in the last Read
+	noDirect bool    // a direct read met a possible pattern; stop trying them
+	err      error   // sticky error from src, io.EOF included
+	matched  Matches // pairs replaced so far
 }
 
 // NewReader returns a reader that yields src with the patterns replaced,
@@ -61,7 +62,7 @@ func (rd *Reader) Read(p []byte) (int, error) {
 			return 0, rd.err
 		}
 		var got int
-		if rd.start == rd.end && len(p) >= directMin {
+		if rd.start == rd.end && len(p) >= directMin && !rd.noDirect {
 			var n int
 			if n, got = rd.readDirect(p); n > 0 {
 				return n, nil
@@ -114,9 +115,11 @@ func (rd *Reader) emit(p []byte) int {
 
 // readDirect reads src straight into p, saving a copy for the usual input
 // in which no pattern starts. From the first possible pattern on, the data
-// moves to the Reader's buffer to be replaced by later calls. It returns
-// the number of bytes ready in p and the number read from src. Bytes past
-// the first count may hold raw input, as io.Reader allows for scratch use.
+// moves to the Reader's buffer to be replaced by later calls, and the
+// Reader stops reading directly: a stream with one pattern often has more,
+// and moving the rest of every read would cost more than it saves. It
+// returns the number of bytes ready in p and the number read from src.
+// Bytes past the first count may hold raw input, as io.Reader allows.
 func (rd *Reader) readDirect(p []byte) (ready, got int) {
 	q := p[:min(len(p), readSize)]
 	got, err := rd.src.Read(q)
@@ -130,6 +133,7 @@ func (rd *Reader) readDirect(p []byte) (ready, got int) {
 	if ev == none {
 		return got, got
 	}
+	rd.noDirect = true
 	rd.grab()
 	rd.start, rd.end = 0, copy(rd.buf, q[j:got])
 	return j, got

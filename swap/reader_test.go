@@ -20,33 +20,54 @@ const streamInput = "lk-abc x lk-abcdef lk-lk-abc sk-secret aaaa lk-abcdeX lk-ab
 // buffers large enough for the direct read path.
 var readBufSizes = []int{1, 3, 64, 8192}
 
+// splitSets are the pattern sets the split tests run with: prefixPairs
+// have several first bytes and take the pair table scan; the phantoms
+// among them share "lk-" and take the prefix scan.
+var splitSets = []struct {
+	name  string
+	pairs []Pair
+}{
+	{"table scan", prefixPairs},
+	{"prefix scan", slices.DeleteFunc(slices.Clone(prefixPairs),
+		func(p Pair) bool { return !strings.HasPrefix(p.Old, "lk-") })},
+}
+
 func TestReaderEverySplitOffset(t *testing.T) {
-	r := New(prefixPairs)
-	want, wantIdx := naiveReplace(prefixPairs, streamInput)
-	for i := 0; i <= len(streamInput); i++ {
-		for _, size := range readBufSizes {
-			got, m := replaceByReader(t, r, splitAt(streamInput, i), fixed(size))
-			if got != want || !slices.Equal(indexes(m), wantIdx) {
-				t.Fatalf("split at %d, buffer %d: got %q %v, want %q %v",
-					i, size, got, indexes(m), want, wantIdx)
+	for _, set := range splitSets {
+		t.Run(set.name, func(t *testing.T) {
+			r := New(set.pairs)
+			want, wantIdx := naiveReplace(set.pairs, streamInput)
+			for i := 0; i <= len(streamInput); i++ {
+				for _, size := range readBufSizes {
+					got, m := replaceByReader(t, r, splitAt(streamInput, i), fixed(size))
+					if got != want || !slices.Equal(indexes(m), wantIdx) {
+						t.Fatalf("split at %d, buffer %d: got %q %v, want %q %v",
+							i, size, got, indexes(m), want, wantIdx)
+					}
+				}
 			}
-		}
+		})
 	}
 }
 
 func TestReaderEveryPairOfSplitOffsets(t *testing.T) {
-	r := New(prefixPairs)
-	want, _ := naiveReplace(prefixPairs, streamInput)
-	for i := 0; i <= len(streamInput); i++ {
-		for j := i; j <= len(streamInput); j++ {
-			for _, size := range []int{2, 8192} {
-				got, _ := replaceByReader(t, r, splitAt(streamInput, i, j), fixed(size))
-				if got != want {
-					t.Fatalf("split at %d and %d, buffer %d: got %q, want %q",
-						i, j, size, got, want)
+	for _, set := range splitSets {
+		t.Run(set.name, func(t *testing.T) {
+			r := New(set.pairs)
+			want, _ := naiveReplace(set.pairs, streamInput)
+			n := len(streamInput)
+			for i := 0; i <= n; i++ {
+				for j := i; j <= n; j++ {
+					for _, size := range []int{2, 8192} {
+						chunks := splitAt(streamInput, i, j)
+						if got, _ := replaceByReader(t, r, chunks, fixed(size)); got != want {
+							t.Fatalf("split at %d and %d, buffer %d: got %q, want %q",
+								i, j, size, got, want)
+						}
+					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -91,8 +112,9 @@ func randomBody(rng *rand.Rand, pairs []Pair, n int) string {
 	return b.String()
 }
 
-// longPairs include a pattern longer than a read buffer is small, like a
-// JWT, with one distinct first byte per group so the table scan is used.
+// longPairs include a pattern of a few KiB, like a JWT, and a prefix of
+// it. Their first bytes differ, so the scan uses the byte pair table; the
+// first two alone share a prefix, so the scan looks for that instead.
 func longPairs() []Pair {
 	jwt := "eyJ" + strings.Repeat("abcdefghij", 300)
 	return []Pair{
@@ -106,7 +128,7 @@ func longPairs() []Pair {
 
 func TestReaderRandomChunksMatchReplace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	for _, pairs := range [][]Pair{prefixPairs, longPairs()} {
+	for _, pairs := range [][]Pair{prefixPairs, longPairs(), longPairs()[:2]} {
 		r := New(pairs)
 		for round := range 40 {
 			in := randomBody(rng, slices.DeleteFunc(slices.Clone(pairs),

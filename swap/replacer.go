@@ -19,15 +19,15 @@ type Replacer struct {
 	maxLen int      // length of the longest pattern
 
 	// root holds, for every byte, the tree of the patterns that start with
-	// it. first marks the same bytes in a table small enough to stay in
-	// cache during the scan, and second the byte pairs patterns start
-	// with. When all patterns share a first byte, prefix is the start they
-	// all share, which the scan looks for directly.
-	root    [256]*node
-	first   [256]bool
-	second  pairSet
-	prefix  string
-	prefixB []byte
+	// it. first marks the same bytes, and second the byte pairs patterns
+	// start with, in tables small enough to stay in cache during the scan.
+	// When all patterns share a first byte, prefix is the start they all
+	// share, and the scan looks for its rarest byte instead.
+	root   [256]*node
+	first  [256]bool
+	second pairSet
+	prefix string
+	rare   int // index in prefix of the byte the scan looks for
 
 	bufs sync.Pool // *[]byte read buffers for Readers
 }
@@ -35,9 +35,9 @@ type Replacer struct {
 // readSize is how much a Reader asks of its source at a time.
 const readSize = 32 << 10
 
-// maxPrefix bounds the shared prefix the scan looks for. A few bytes
-// already make false candidates rare, and bytes.Index is fastest with
-// short needles; the tree walk checks the rest.
+// maxPrefix bounds the shared prefix the scan compares at each candidate.
+// A few bytes already make false candidates rare; the tree walk checks the
+// rest.
 const maxPrefix = 16
 
 // New builds a Replacer. Empty Old values are ignored; when several
@@ -75,7 +75,7 @@ func New(pairs []Pair) *Replacer {
 	if len(tree.kids) == 1 {
 		l := tree.kids[0].label
 		r.prefix = l[:min(len(l), maxPrefix)]
-		r.prefixB = []byte(r.prefix)
+		r.rare = rarest(r.prefix)
 	}
 	return r
 }
@@ -134,29 +134,28 @@ func (r *Replacer) find(b []byte, from, limit int, atEOF bool) (j, idx, n int, e
 	if r.prefix != "" {
 		return r.findPrefix(b, from, limit, atEOF)
 	}
-	t := &r.first
+	t := &r.second
 	for j = from; j < limit; j++ {
 		// Most input starts no pattern, so this loop is where the time
-		// goes. It tests eight bytes per round with no branch between
-		// them, and finds the exact position only when one of them hits.
-		for j+8 <= limit {
-			w := b[j : j+8 : j+8]
-			if t[w[0]] || t[w[1]] || t[w[2]] || t[w[3]] ||
-				t[w[4]] || t[w[5]] || t[w[6]] || t[w[7]] {
+		// goes. It tests the byte pairs at eight positions per round, and
+		// finds the exact position only when one of them hits. Pairs rule
+		// out far more than first bytes do, as common letters start many
+		// patterns, and a hit is rare enough for the branches to be well
+		// predicted.
+		for j+9 <= len(b) && j+8 <= limit {
+			w := b[j : j+9 : j+9]
+			if t.has(w[0], w[1]) || t.has(w[1], w[2]) || t.has(w[2], w[3]) ||
+				t.has(w[3], w[4]) || t.has(w[4], w[5]) || t.has(w[5], w[6]) ||
+				t.has(w[6], w[7]) || t.has(w[7], w[8]) {
 				break
 			}
 			j += 8
 		}
-		for j < limit && !t[b[j]] {
+		for j < limit && (!r.first[b[j]] || j+1 < len(b) && !t.has(b[j], b[j+1])) {
 			j++
 		}
 		if j == limit {
 			break
-		}
-		// Common letters start many patterns; the second byte rules out
-		// most of those candidates before the costlier tree walk.
-		if j+1 < len(b) && !r.second.has(b[j], b[j+1]) {
-			continue
 		}
 		if idx, n, ev = r.matchAt(b, j, atEOF); ev != none {
 			return j, idx, n, ev
@@ -166,17 +165,32 @@ func (r *Replacer) find(b []byte, from, limit int, atEOF bool) (j, idx, n int, e
 }
 
 // findPrefix is find for patterns that all start with r.prefix. It looks
-// for the whole prefix with bytes.Index, which is vectorized, and then
-// checks whether b ends inside a prefix.
+// for the prefix's rarest byte with bytes.IndexByte, which is vectorized,
+// then compares the whole prefix around it, and last checks whether b ends
+// inside a prefix.
 func (r *Replacer) findPrefix(b []byte, from, limit int, atEOF bool) (j, idx, n int, ev event) {
-	pre := r.prefix
-	end := min(len(b), limit+len(pre)-1)
+	pre, o := r.prefix, r.rare
+	c := pre[o]
 	for j = from; j < limit; j++ {
-		k := bytes.Index(b[j:end], r.prefixB)
+		lo, hi := j+o, min(len(b), limit+o)
+		if lo >= hi {
+			break
+		}
+		k := bytes.IndexByte(b[lo:hi], c)
 		if k < 0 {
+			j = hi - o
 			break
 		}
 		j += k
+		if rest := b[j:]; len(rest) < len(pre) {
+			if !atEOF && string(rest) == pre[:len(rest)] {
+				return j, -1, 0, partial
+			}
+			continue
+		}
+		if string(b[j:j+len(pre)]) != pre {
+			continue
+		}
 		if idx, n, ev = r.matchAt(b, j, atEOF); ev != none {
 			return j, idx, n, ev
 		}
@@ -184,14 +198,9 @@ func (r *Replacer) findPrefix(b []byte, from, limit int, atEOF bool) (j, idx, n 
 	if atEOF {
 		return limit, -1, 0, none
 	}
-	// No whole prefix starts in [j, limit), but the last bytes of b may
-	// hold the start of one.
-	for j = max(j, len(b)-len(pre)+1); j < limit; j++ {
-		k := bytes.IndexByte(b[j:limit], pre[0])
-		if k < 0 {
-			break
-		}
-		j += k
+	// The positions left are those whose rare byte lies past the end of b.
+	// A prefix may still start there, cut short by the end of b.
+	for ; j < limit; j++ {
 		if string(b[j:]) == pre[:len(b)-j] {
 			return j, -1, 0, partial
 		}
@@ -242,17 +251,50 @@ func (r *Replacer) matchAt(b []byte, j int, atEOF bool) (idx, n int, ev event) {
 	return idx, n, found
 }
 
+// rarest returns the index of the byte of s least likely to occur in the
+// text and JSON of proxied bodies, going by a rough guess of byte
+// frequencies. Looking for a rare byte instead of the first one saves
+// stopping at every "l" when all phantoms start with "lk-", say.
+func rarest(s string) int {
+	best := 0
+	for i := 1; i < len(s); i++ {
+		if commonness(s[i]) < commonness(s[best]) {
+			best = i
+		}
+	}
+	return best
+}
+
+// commonness ranks how often a byte is expected in proxied bodies.
+func commonness(c byte) int {
+	switch {
+	case strings.IndexByte(" etaoinsrhl\"", c) >= 0:
+		return 5
+	case 'a' <= c && c <= 'z':
+		return 4
+	case '0' <= c && c <= '9', strings.IndexByte(",:.{}[]/\n", c) >= 0:
+		return 3
+	case 'A' <= c && c <= 'Z':
+		return 2
+	case ' ' < c && c < 0x7f:
+		return 1
+	}
+	return 0
+}
+
 // pairSet is a set of byte pairs, one bit each.
 type pairSet [256 * 256 / 64]uint64
 
 func (s *pairSet) add(a, b byte) {
-	i := int(a)<<8 | int(b)
-	s[i/64] |= 1 << uint(i%64)
+	i := uint16(a)<<8 | uint16(b)
+	s[i>>6] |= 1 << (i & 63)
 }
 
+// has reports whether the pair a, b is in the set. The uint16 index lets
+// the compiler drop the bounds check in the scan loop.
 func (s *pairSet) has(a, b byte) bool {
-	i := int(a)<<8 | int(b)
-	return s[i/64]&(1<<uint(i%64)) != 0
+	i := uint16(a)<<8 | uint16(b)
+	return s[i>>6]&(1<<(i&63)) != 0
 }
 
 // getBuf returns a read buffer, reusing one a finished Reader gave back.

@@ -187,3 +187,38 @@ func TestMatchesReportsPairsBeyondSixtyFour(t *testing.T) {
 		t.Fatalf("matched %v, want [3 70 99]", got)
 	}
 }
+
+// TestStreamingMatchesReferenceOnRandomPatterns streams random inputs with
+// random pattern sets, in random chunks, through both Reader and Writer.
+// Small alphabets make prefixes, overlaps and cut-off patterns common.
+func TestStreamingMatchesReferenceOnRandomPatterns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	for round := range 3000 {
+		alphabet := []string{"ab", "abc-", "a-", "xyz"}[round%4]
+		pairs := make([]Pair, 1+rng.IntN(6))
+		for i := range pairs {
+			pairs[i] = Pair{randString(rng, alphabet, rng.IntN(25)),
+				strings.Repeat("#", rng.IntN(3))}
+		}
+		in := randString(rng, alphabet, rng.IntN(300))
+		want, wantIdx := naiveReplace(pairs, in)
+		r := New(pairs)
+		chunks := randomChunks(rng, in, 1+rng.IntN(30))
+		next := func() int {
+			if rng.IntN(3) == 0 {
+				return directMin
+			}
+			return 1 + rng.IntN(10)
+		}
+		got, m := replaceByReader(t, r, chunks, next)
+		if got != want || !slices.Equal(indexes(m), wantIdx) {
+			t.Fatalf("pairs %q, Reader(%q) = %q %v, want %q %v",
+				pairs, in, got, indexes(m), want, wantIdx)
+		}
+		got, m = replaceByWriter(t, r, chunks)
+		if got != want || !slices.Equal(indexes(m), wantIdx) {
+			t.Fatalf("pairs %q, Writer(%q) = %q %v, want %q %v",
+				pairs, in, got, indexes(m), want, wantIdx)
+		}
+	}
+}

@@ -10,43 +10,54 @@ import (
 )
 
 func TestWriterEverySplitOffset(t *testing.T) {
-	r := New(prefixPairs)
-	want, wantIdx := naiveReplace(prefixPairs, streamInput)
-	for i := 0; i <= len(streamInput); i++ {
-		got, m := replaceByWriter(t, r, splitAt(streamInput, i))
-		if got != want || !slices.Equal(indexes(m), wantIdx) {
-			t.Fatalf("split at %d: got %q %v, want %q %v", i, got, indexes(m), want, wantIdx)
-		}
+	for _, set := range splitSets {
+		t.Run(set.name, func(t *testing.T) {
+			r := New(set.pairs)
+			want, wantIdx := naiveReplace(set.pairs, streamInput)
+			for i := 0; i <= len(streamInput); i++ {
+				got, m := replaceByWriter(t, r, splitAt(streamInput, i))
+				if got != want || !slices.Equal(indexes(m), wantIdx) {
+					t.Fatalf("split at %d: got %q %v, want %q %v",
+						i, got, indexes(m), want, wantIdx)
+				}
+			}
+		})
 	}
 }
 
 func TestWriterEveryPairOfSplitOffsets(t *testing.T) {
-	r := New(prefixPairs)
-	want, _ := naiveReplace(prefixPairs, streamInput)
-	for i := 0; i <= len(streamInput); i++ {
-		for j := i; j <= len(streamInput); j++ {
-			if got, _ := replaceByWriter(t, r, splitAt(streamInput, i, j)); got != want {
-				t.Fatalf("split at %d and %d: got %q, want %q", i, j, got, want)
+	for _, set := range splitSets {
+		t.Run(set.name, func(t *testing.T) {
+			r := New(set.pairs)
+			want, _ := naiveReplace(set.pairs, streamInput)
+			for i := 0; i <= len(streamInput); i++ {
+				for j := i; j <= len(streamInput); j++ {
+					got, _ := replaceByWriter(t, r, splitAt(streamInput, i, j))
+					if got != want {
+						t.Fatalf("split at %d and %d: got %q, want %q", i, j, got, want)
+					}
+				}
 			}
-		}
+		})
 	}
 }
 
 func TestWriterOneByteWrites(t *testing.T) {
-	r := New(prefixPairs)
-	want, _ := naiveReplace(prefixPairs, streamInput)
 	var chunks [][]byte
 	for i := range len(streamInput) {
 		chunks = append(chunks, []byte(streamInput[i:i+1]))
 	}
-	if got, _ := replaceByWriter(t, r, chunks); got != want {
-		t.Fatalf("got %q, want %q", got, want)
+	for _, set := range splitSets {
+		want, _ := naiveReplace(set.pairs, streamInput)
+		if got, _ := replaceByWriter(t, New(set.pairs), chunks); got != want {
+			t.Errorf("%s: got %q, want %q", set.name, got, want)
+		}
 	}
 }
 
 func TestWriterRandomChunksMatchReplace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
-	for _, pairs := range [][]Pair{prefixPairs, longPairs()} {
+	for _, pairs := range [][]Pair{prefixPairs, longPairs(), longPairs()[:2]} {
 		r := New(pairs)
 		used := slices.DeleteFunc(slices.Clone(pairs), func(p Pair) bool { return p.Old == "" })
 		for round := range 40 {
@@ -162,10 +173,32 @@ func TestWriterWithoutMatchWritesInputOnce(t *testing.T) {
 	if dst.writes != 1 {
 		t.Fatalf("dst written %d times, want 1", dst.writes)
 	}
-	p := []byte("plain text with lk-abc and lk-a")
+}
+
+func TestWriterSteadyStateDoesNotAllocate(t *testing.T) {
+	w := New(prefixPairs).NewWriter(&countWriter{})
+	p := []byte("plain text with lk-abc and lk-a, ending in lk-ab")
+	w.Write(p)
 	allocs := testing.AllocsPerRun(100, func() { w.Write(p) })
 	if allocs != 0 {
 		t.Fatalf("Write allocates %v times, want 0", allocs)
+	}
+}
+
+func TestWriterHoldsBackLessThanLongestPattern(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	pairs := longPairs()
+	r := New(pairs)
+	w := r.NewWriter(&countWriter{})
+	in := randomBody(rng, pairs, 200_000)
+	for _, c := range randomChunks(rng, in, 4000) {
+		if _, err := w.Write(c); err != nil {
+			t.Fatal(err)
+		}
+		if len(w.hold) >= r.maxLen || cap(w.hold) > 2*r.maxLen {
+			t.Fatalf("holding %d bytes in a buffer of %d; longest pattern is %d",
+				len(w.hold), cap(w.hold), r.maxLen)
+		}
 	}
 }
 

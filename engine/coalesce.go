@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"sync"
+	"time"
+)
+
+// recentWindow is how long a successful refresh answers later refreshes of
+// the same credential. An agent that refreshes again right after another
+// agent's refresh rotated the token would otherwise present a token that
+// is already spent.
+const recentWindow = 30 * time.Second
+
+// refreshCoalescer turns concurrent refreshes of one credential into one
+// upstream exchange: the first caller runs it, the others wait and get the
+// same result.
+type refreshCoalescer struct {
+	mu     sync.Mutex
+	calls  map[string]*refreshCall
+	recent map[string]recentRefresh
+}
+
+type refreshCall struct {
+	done chan struct{}
+	res  *RefreshResult
+	err  error
+}
+
+type recentRefresh struct {
+	at  time.Time
+	res *RefreshResult
+}
+
+func newRefreshCoalescer() *refreshCoalescer {
+	return &refreshCoalescer{calls: map[string]*refreshCall{}, recent: map[string]recentRefresh{}}
+}
+
+// do runs fn for key unless a call for key is in flight (then it waits for
+// that one) or one succeeded within recentWindow of now (then it returns
+// that result). shared tells whether the result came from another call.
+func (c *refreshCoalescer) do(key string, now time.Time,
+	fn func() (*RefreshResult, error)) (res *RefreshResult, shared bool, err error) {
+	c.mu.Lock()
+	if r, ok := c.recent[key]; ok && now.Sub(r.at) < recentWindow {
+		c.mu.Unlock()
+		return r.res, true, nil
+	}
+	if call, ok := c.calls[key]; ok {
+		c.mu.Unlock()
+		<-call.done
+		return call.res, true, call.err
+	}
+	call := &refreshCall{done: make(chan struct{})}
+	c.calls[key] = call
+	c.mu.Unlock()
+
+	call.res, call.err = fn()
+
+	c.mu.Lock()
+	delete(c.calls, key)
+	if call.err == nil && call.res != nil && call.res.Refreshed {
+		c.recent[key] = recentRefresh{at: now, res: call.res}
+	}
+	c.mu.Unlock()
+	close(call.done)
+	return call.res, false, call.err
+}
+
+// lastSuccess returns when key last refreshed successfully.
+func (c *refreshCoalescer) lastSuccess(key string) (time.Time, *RefreshResult, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.recent[key]
+	return r.at, r.res, ok
+}
