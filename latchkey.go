@@ -7,6 +7,8 @@
 package latchkey
 
 import (
+	_ "github.com/latchkeyproxy/latchkey/admin"
 	_ "github.com/latchkeyproxy/latchkey/app"
+	_ "github.com/latchkeyproxy/latchkey/cli"
 	_ "github.com/latchkeyproxy/latchkey/proxy"
 )

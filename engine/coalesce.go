@@ -36,12 +36,13 @@ func newRefreshCoalescer() *refreshCoalescer {
 }
 
 // do runs fn for key unless a call for key is in flight (then it waits for
-// that one) or one succeeded within recentWindow of now (then it returns
-// that result). shared tells whether the result came from another call.
-func (c *refreshCoalescer) do(key string, now time.Time,
+// that one) or, when useRecent is set, one succeeded within recentWindow of
+// now (then it returns that result). shared tells whether the result came
+// from another call.
+func (c *refreshCoalescer) do(key string, now time.Time, useRecent bool,
 	fn func() (*RefreshResult, error)) (res *RefreshResult, shared bool, err error) {
 	c.mu.Lock()
-	if r, ok := c.recent[key]; ok && now.Sub(r.at) < recentWindow {
+	if r, ok := c.recent[key]; ok && useRecent && now.Sub(r.at) < recentWindow {
 		c.mu.Unlock()
 		return r.res, true, nil
 	}
@@ -66,10 +67,10 @@ func (c *refreshCoalescer) do(key string, now time.Time,
 	return call.res, false, call.err
 }
 
-// lastSuccess returns when key last refreshed successfully.
-func (c *refreshCoalescer) lastSuccess(key string) (time.Time, *RefreshResult, bool) {
+// forget drops the recent result of key, when its tokens were replaced by
+// other means and the result no longer describes them.
+func (c *refreshCoalescer) forget(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.recent[key]
-	return r.at, r.res, ok
+	delete(c.recent, key)
 }

@@ -141,6 +141,7 @@ func (e *Engine) UpdateOAuthTokens(name string, u TokenUpdate) error {
 	if err != nil {
 		return err
 	}
+	e.refreshes.forget(name)
 	e.log().Info("credential tokens updated", zap.String("credential", name))
 	return nil
 }

@@ -102,7 +102,7 @@ func (e *Engine) Refresh(ctx context.Context, req RefreshRequest, exchange Token
 		if !ok {
 			return nil, fmt.Errorf("identity %q has no serving credential", id.name)
 		}
-		res, err = e.refreshMember(ctx, id, member.Name, req, exchange)
+		res, err = e.refreshMember(ctx, id, member.Name, req, exchange, true)
 		if err != nil || res.Refreshed || id.kind != KindPool {
 			return res, err
 		}
@@ -119,10 +119,13 @@ func (e *Engine) Refresh(ctx context.Context, req RefreshRequest, exchange Token
 	return res, err
 }
 
-// refreshMember refreshes one credential, coalesced.
+// refreshMember refreshes one credential, coalesced. An agent's refresh
+// (useRecent) is also answered by a refresh that just finished; latchkey's
+// own refresh of an expired token is not, since that token may be the one
+// the recent refresh left behind.
 func (e *Engine) refreshMember(ctx context.Context, id *identity, member string,
-	req RefreshRequest, exchange TokenExchange) (*RefreshResult, error) {
-	res, shared, err := e.refreshes.do(member, e.now(), func() (*RefreshResult, error) {
+	req RefreshRequest, exchange TokenExchange, useRecent bool) (*RefreshResult, error) {
+	res, shared, err := e.refreshes.do(member, e.now(), useRecent, func() (*RefreshResult, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 		defer cancel()
 		return e.exchangeTokens(ctx, id, member, req, exchange)
@@ -180,6 +183,12 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 	updated.RefreshTemplate = string(req.Body)
 	updated.RefreshContentType = req.ContentType
 
+	// Store first: the upstream has already spent the old refresh token,
+	// so the new one must be kept even if the answer cannot be rewritten.
+	if err := e.storeTokens(member, updated); err != nil {
+		return nil, err
+	}
+
 	subst := oauth.Tokens{AccessToken: id.access, RefreshToken: id.refresh}
 	if tokens.IDToken != "" {
 		if subst.IDToken, err = e.phantomIDToken(id, store.Credential{Name: member,
@@ -190,10 +199,6 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 	phantomBody, err := oauth.RewriteTokenResponse(ans.Header.Get("Content-Type"), ans.Body, subst)
 	if err != nil {
 		return nil, fmt.Errorf("%w: token response for %q: %v", ErrUnparseable, member, err)
-	}
-
-	if err := e.storeTokens(member, updated); err != nil {
-		return nil, err
 	}
 	res.Body, res.Refreshed = phantomBody, true
 	e.log().Info("refreshed", zap.String("credential", member), zap.String("identity", id.name),
@@ -296,7 +301,7 @@ func (e *Engine) RefreshExpired(ctx context.Context, identityName, member, host 
 	}
 	res, err := e.refreshMember(ctx, id, member, RefreshRequest{Identity: identityName,
 		ContentType: cred.OAuth.RefreshContentType, Body: []byte(tmpl), Grant: g, Host: host},
-		exchange)
+		exchange, false)
 	if err != nil {
 		return err
 	}

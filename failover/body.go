@@ -49,7 +49,8 @@ func ReadBody(header http.Header, body io.ReadCloser) (
 	ce := strings.Join(header.Values("Content-Encoding"), ",")
 	if bodycodec.Identity(ce) {
 		if _, err := io.Copy(io.Discard, tee); err != nil {
-			return bytes.Clone(raw.Bytes()), replayOf(), fmt.Errorf("reading response body: %w", err)
+			err = fmt.Errorf("reading response body: %w", err)
+			return bytes.Clone(raw.Bytes()), replayOf(), err
 		}
 		// A copy, so a caller that edits decoded cannot change the replay.
 		return bytes.Clone(raw.Bytes()), replayOf(), nil

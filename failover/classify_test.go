@@ -38,6 +38,15 @@ const (
 		`"message":"Rate limited"},"request_id":"req_1"}`
 )
 
+// atToken is an answer from the member's token endpoint.
+func atToken(status int, body string) Response {
+	return Response{Status: status, AtTokenURL: true, Body: []byte(body)}
+}
+
+func httpDate(d time.Duration) string {
+	return testNow.Add(d).Format(http.TimeFormat)
+}
+
 func google(status int) string {
 	return fmt.Sprintf(googleExhausted, status)
 }
@@ -65,7 +74,7 @@ func TestClassify(t *testing.T) {
 		{
 			name: "429 with Retry-After HTTP-date parks until that date",
 			resp: Response{Status: 429, Header: hdr("Retry-After",
-				testNow.Add(90*time.Second).Format(http.TimeFormat))},
+				httpDate(90*time.Second))},
 			wantKind: RateLimited, wantTag: "429", wantCool: 90 * time.Second,
 		},
 		{
@@ -76,7 +85,8 @@ func TestClassify(t *testing.T) {
 		{
 			name: "429 Codex body with only resets_at parks until then",
 			resp: Response{Status: 429, Body: []byte(
-				`{"error":{"type":"usage_limit_reached","resets_at":` + epoch(30*time.Minute) + `}}`)},
+				`{"error":{"type":"usage_limit_reached","resets_at":` +
+					epoch(30*time.Minute) + `}}`)},
 			wantKind: RateLimited, wantTag: "429", wantCool: 30 * time.Minute,
 		},
 		{
@@ -88,8 +98,9 @@ func TestClassify(t *testing.T) {
 		{
 			name: "429 Codex WebSocket error frame is searched at depth",
 			resp: Response{Status: 429, Body: []byte(
-				`{"type":"error","status_code":429,"error":{"type":"usage_limit_reached",` +
-					`"resets_in_seconds":900},"headers":{"x-codex-primary-used-percent":"100.0"}}`)},
+				`{"type":"error","status_code":429,` +
+					`"error":{"type":"usage_limit_reached","resets_in_seconds":900},` +
+					`"headers":{"x-codex-primary-used-percent":"100.0"}}`)},
 			wantKind: RateLimited, wantTag: "429", wantCool: 15 * time.Minute,
 		},
 		{
@@ -140,7 +151,7 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:     "429 at the token URL is still a rate limit",
-			resp:     Response{Status: 429, AtTokenURL: true, Body: []byte(`{"error":"slow_down"}`)},
+			resp:     atToken(429, `{"error":"slow_down"}`),
 			wantKind: RateLimited, wantTag: "429", wantCool: 60 * time.Second,
 		},
 
@@ -152,12 +163,12 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:     "401 at the token URL without a grant error keeps the 401 tag",
-			resp:     Response{Status: 401, AtTokenURL: true, Body: []byte(`{"error":"invalid_client"}`)},
+			resp:     atToken(401, `{"error":"invalid_client"}`),
 			wantKind: AuthFailure, wantTag: "401", wantCool: 300 * time.Second,
 		},
 		{
 			name:     "400 invalid_grant at the token URL is an auth failure",
-			resp:     Response{Status: 400, AtTokenURL: true, Body: []byte(`{"error":"invalid_grant"}`)},
+			resp:     atToken(400, `{"error":"invalid_grant"}`),
 			wantKind: AuthFailure, wantTag: "invalid_grant", wantCool: 300 * time.Second,
 		},
 		{
@@ -185,7 +196,7 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:     "400 invalid_request at the token URL is not an account failure",
-			resp:     Response{Status: 400, AtTokenURL: true, Body: []byte(`{"error":"invalid_request"}`)},
+			resp:     atToken(400, `{"error":"invalid_request"}`),
 			wantKind: None,
 		},
 
@@ -197,7 +208,7 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:     "503 overloaded is the provider's problem",
-			resp:     Response{Status: 503, Body: []byte(`{"error":{"code":"server_is_overloaded"}}`)},
+			resp:     Response{Status: 503, Body: []byte(`{"error":{"code":"slow_down"}}`)},
 			wantKind: None,
 		},
 		{
@@ -212,7 +223,7 @@ func TestClassify(t *testing.T) {
 		},
 		{
 			name:     "200 at the token URL with invalid_grant words is a success",
-			resp:     Response{Status: 200, AtTokenURL: true, Body: []byte(`"invalid_grant"`)},
+			resp:     atToken(200, `"invalid_grant"`),
 			wantKind: None,
 		},
 		{
@@ -259,7 +270,7 @@ func TestClassify(t *testing.T) {
 		{
 			name: "Retry-After date in the past falls back to the default",
 			resp: Response{Status: 429, Header: hdr("Retry-After",
-				testNow.Add(-time.Minute).Format(http.TimeFormat))},
+				httpDate(-time.Minute))},
 			wantKind: RateLimited, wantTag: "429", wantCool: 60 * time.Second,
 		},
 		{

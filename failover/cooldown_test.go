@@ -2,7 +2,6 @@ package failover
 
 import (
 	"math"
-	"net/http"
 	"testing"
 	"time"
 )
@@ -20,8 +19,8 @@ func TestRetryAfter(t *testing.T) {
 		{"fractional seconds are tolerated", "1.5", 1500 * time.Millisecond, true},
 		{"zero is stale", "0", 0, false},
 		{"negative is refused", "-3", 0, false},
-		{"HTTP-date in the future", testNow.Add(time.Hour).Format(http.TimeFormat), time.Hour, true},
-		{"HTTP-date in the past is stale", testNow.Add(-time.Hour).Format(http.TimeFormat), 0, false},
+		{"HTTP-date in the future", httpDate(time.Hour), time.Hour, true},
+		{"HTTP-date in the past is stale", httpDate(-time.Hour), 0, false},
 		{"RFC 850 date", testNow.Add(time.Minute).Format(time.RFC850), time.Minute, true},
 		{"garbage", "tomorrow", 0, false},
 		{"huge delta saturates", "1e300", math.MaxInt64, true},
@@ -32,7 +31,8 @@ func TestRetryAfter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := retryAfter(hdr("Retry-After", tt.value), testNow)
 			if ok != tt.wantOK || (ok && got != tt.want) {
-				t.Fatalf("retryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+				t.Fatalf("retryAfter(%q) = %v, %v; want %v, %v",
+					tt.value, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}
@@ -61,7 +61,8 @@ func TestResetsIn(t *testing.T) {
 	for _, tt := range tests {
 		got, ok := resetsIn(tt.value)
 		if ok != tt.wantOK || (ok && got != tt.want) {
-			t.Errorf("resetsIn(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+			t.Errorf("resetsIn(%q) = %v, %v; want %v, %v",
+				tt.value, got, ok, tt.want, tt.wantOK)
 		}
 	}
 }
@@ -85,7 +86,8 @@ func TestResetsAt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := resetsAt(tt.value, testNow)
 			if ok != tt.wantOK || (ok && got != tt.want) {
-				t.Fatalf("resetsAt(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+				t.Fatalf("resetsAt(%q) = %v, %v; want %v, %v",
+					tt.value, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}
@@ -109,7 +111,8 @@ func TestUnifiedReset(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := unifiedReset(hdr(name, tt.value), testNow)
 			if ok != tt.wantOK || (ok && got != tt.want) {
-				t.Fatalf("unifiedReset(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+				t.Fatalf("unifiedReset(%q) = %v, %v; want %v, %v",
+					tt.value, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}
@@ -134,7 +137,8 @@ func TestRetryDelay(t *testing.T) {
 	for _, tt := range tests {
 		got, ok := retryDelay(tt.value)
 		if ok != tt.wantOK || (ok && got != tt.want) {
-			t.Errorf("retryDelay(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.wantOK)
+			t.Errorf("retryDelay(%q) = %v, %v; want %v, %v",
+				tt.value, got, ok, tt.want, tt.wantOK)
 		}
 	}
 }

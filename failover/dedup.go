@@ -62,9 +62,10 @@ func (d *Deduper) fresh(last, now time.Time) bool {
 
 // makeRoom drops every entry whose window has ended. If that frees too
 // little, because a flood of distinct reasons arrived inside one window, it
-// also drops the oldest quarter, so the map never grows past maxReasons and
-// the full scan runs at most once per maxReasons/4 new reasons. Forgetting
-// a fresh entry costs at most one repeated notice.
+// also drops the oldest quarter (more when times tie), so the map never
+// grows past maxReasons and the full scan runs at most once per
+// maxReasons/4 new reasons. Forgetting a fresh entry costs at most one
+// repeated notice.
 func (d *Deduper) makeRoom(now time.Time) {
 	for reason, last := range d.last {
 		if !d.fresh(last, now) {

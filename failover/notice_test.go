@@ -107,7 +107,10 @@ func TestReasons(t *testing.T) {
 		{"failover strips line breaks", FailoverReason("p\n", "a\r", "b", "4\x0029"), "p:a->b:429"},
 		{"exhausted", ExhaustedReason("p", "401"), "p:exhausted:401"},
 		{"exhausted without tag", ExhaustedReason("p", ""), "p:exhausted:"},
-		{"exhausted strips line breaks", ExhaustedReason("p\r\n", "invalid_grant"), "p:exhausted:invalid_grant"},
+		{
+			"exhausted strips line breaks",
+			ExhaustedReason("p\r\n", "invalid_grant"), "p:exhausted:invalid_grant",
+		},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -110,6 +111,56 @@ func FuzzRewriteTokenResponse(f *testing.F) {
 		}
 		if got.ExpiresIn != orig.ExpiresIn || got.HasExpiresIn != orig.HasExpiresIn {
 			t.Fatalf("expires_in changed from %v to %v", orig.ExpiresIn, got.ExpiresIn)
+		}
+	})
+}
+
+// FuzzObjectMembers checks the byte-offset scanner against encoding/json:
+// splicing is only safe if latchkey finds the same members, with the same
+// values, as the upstream's JSON parser does.
+func FuzzObjectMembers(f *testing.F) {
+	for _, s := range []string{codexRefresh, claudeRefresh, `{"a":{"b":["}",1]},"c\"":"\u0041"}`,
+		`{}`, ` { "x" : -0.5e+3 , "y":[true,false,null] } `, `[1]`, `{"a":1`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ms, err := objectMembers(body)
+		if err != nil {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			t.Fatalf("scanner accepted a non-object: %v %v", tok, err)
+		}
+		n := 0
+		for i := 0; dec.More(); i++ {
+			n++
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				t.Fatal(err)
+			}
+			if i >= len(ms) {
+				t.Fatalf("scanner found %d members, decoder more", len(ms))
+			}
+			if tok.(string) != ms[i].key {
+				t.Fatalf("member %d key %q, decoder %q", i, ms[i].key, tok)
+			}
+			var a, b bytes.Buffer
+			if json.Compact(&a, body[ms[i].valStart:ms[i].valEnd]) != nil ||
+				json.Compact(&b, raw) != nil || !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Fatalf("member %d value %q, decoder %q", i,
+					body[ms[i].valStart:ms[i].valEnd], raw)
+			}
+			if ms[i].keyStart <= 0 || body[ms[i].keyStart] != '"' {
+				t.Fatalf("member %d key offset %d", i, ms[i].keyStart)
+			}
+		}
+		if n != len(ms) {
+			t.Fatalf("scanner found %d members, decoder %d", len(ms), n)
 		}
 	})
 }

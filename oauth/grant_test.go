@@ -17,8 +17,9 @@ const (
 		`"client_id":"9d1c250a-e61b-44d9-88ed-5944d1962f5e",` +
 		`"scope":"user:profile user:inference user:sessions:claude_code user:mcp_servers ` +
 		`user:file_upload"}`
-	geminiRefresh = "refresh_token=lk-rt-gem-1&client_id=681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j" +
-		".apps.googleusercontent.com&client_secret=GOCSPX-secret&grant_type=refresh_token"
+	geminiRefresh = "refresh_token=lk-rt-gem-1" +
+		"&client_id=681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com" +
+		"&client_secret=GOCSPX-secret&grant_type=refresh_token"
 	codexAuthCode = "grant_type=authorization_code&client_id=app_EMoamEEZ73f0CkXaXp7hrann" +
 		"&code=ac_123&redirect_uri=https%3A%2F%2Fauth.openai.com%2Fdeviceauth%2Fcallback" +
 		"&code_verifier=ver_456"
@@ -33,7 +34,8 @@ func TestParseGrant(t *testing.T) {
 		wantOK bool
 	}{
 		{"codex json refresh with refresh_reason", jsonCT, codexRefresh,
-			Grant{"refresh_token", "lk-rt-pool-abc", "app_EMoamEEZ73f0CkXaXp7hrann", FormatJSON}, true},
+			Grant{"refresh_token", "lk-rt-pool-abc", "app_EMoamEEZ73f0CkXaXp7hrann",
+				FormatJSON}, true},
 		{"claude json refresh with scope", jsonCT, claudeRefresh,
 			Grant{"refresh_token", "lk-rt-claude-1", "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
 				FormatJSON}, true},
@@ -45,7 +47,8 @@ func TestParseGrant(t *testing.T) {
 			Grant{Type: "authorization_code", ClientID: "app_EMoamEEZ73f0CkXaXp7hrann",
 				Format: FormatForm}, true},
 		{"device_code grant escaped", formCT,
-			"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=d&client_id=c",
+			"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code" +
+				"&device_code=d&client_id=c",
 			Grant{Type: "urn:ietf:params:oauth:grant-type:device_code", ClientID: "c",
 				Format: FormatForm}, true},
 		{"device_code grant json", "application/json; charset=utf-8",
@@ -86,7 +89,8 @@ func TestParseGrant(t *testing.T) {
 		{"non-string grant_type", jsonCT, `{"grant_type":1}`, Grant{}, false},
 		{"null refresh_token", jsonCT, `{"grant_type":"refresh_token","refresh_token":null}`,
 			Grant{}, false},
-		{"bad percent escape", formCT, "grant_type=refresh_token&refresh_token=%zz", Grant{}, false},
+		{"bad percent escape", formCT, "grant_type=refresh_token&refresh_token=%zz",
+			Grant{}, false},
 		{"semicolon separator", formCT, "grant_type=refresh_token;refresh_token=r", Grant{}, false},
 		{"body over MaxProbe", jsonCT,
 			`{"grant_type":"refresh_token","pad":"` + strings.Repeat("x", MaxProbe) + `"}`,

@@ -40,7 +40,7 @@ func objectMembers(b []byte) ([]member, error) {
 		return nil, errNotObject
 	}
 	i = skipSpace(b, i+1)
-	var ms []member
+	ms := make([]member, 0, 8) // token bodies have a handful of members
 	if i < len(b) && b[i] == '}' {
 		return ms, nil
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -43,9 +42,6 @@ var (
 
 	errContentType = errors.New("unsupported token response content type")
 )
-
-// tokenFields are the fields whose values latchkey swaps for phantoms.
-var tokenFields = [...]string{"access_token", "refresh_token", "id_token"}
 
 // field returns a pointer to the token field called key, or nil.
 func (t *Tokens) field(key string) *string {
@@ -249,54 +245,6 @@ func RewriteTokenResponse(contentType string, body []byte, subst Tokens) ([]byte
 		return nil, err
 	}
 	return out, nil
-}
-
-// rewriteJSON splices new values into the members of a JSON object. A
-// removed member takes the separator in front of it along, except when it
-// leads the kept ones, so the output stays valid JSON with the original
-// spacing.
-func rewriteJSON(body []byte, ms []member, subst Tokens) ([]byte, error) {
-	out := make([]byte, 0, len(body))
-	out = append(out, body[:ms[0].keyStart]...)
-	wrote := false
-	for i, m := range ms {
-		value := body[m.valStart:m.valEnd]
-		// null and "" hold no secret, so there is nothing to hide or remove.
-		if sub := subst.field(m.key); sub != nil && string(value) != "null" &&
-			string(value) != `""` {
-			if *sub == "" {
-				continue
-			}
-			enc, err := encodeString(*sub)
-			if err != nil {
-				return nil, fmt.Errorf("substitute %s: %w", m.key, err)
-			}
-			value = enc
-		}
-		if wrote {
-			out = append(out, body[ms[i-1].valEnd:m.keyStart]...)
-		}
-		out = append(out, body[m.keyStart:m.valStart]...)
-		out = append(out, value...)
-		wrote = true
-	}
-	return append(out, body[ms[len(ms)-1].valEnd:]...), nil
-}
-
-// rewriteForm replaces or drops the token pairs of a form body.
-func rewriteForm(body []byte, segs []formSegment, subst Tokens) []byte {
-	raws := make([][]byte, 0, len(segs))
-	for _, s := range segs {
-		sub := subst.field(s.key)
-		switch {
-		case len(s.raw) == 0 || sub == nil || s.value == "":
-			raws = append(raws, s.raw)
-		case *sub != "":
-			raws = append(raws, s.withValue(url.QueryEscape(*sub)))
-		}
-	}
-	out := joinForm(raws)
-	return append(out, body[len(trimRightSpace(body)):]...)
 }
 
 // DecodeBody reads body, undoing its Content-Encoding (gzip, deflate, br,

@@ -231,7 +231,8 @@ func TestRewriteTokenResponseErrors(t *testing.T) {
 		body  string
 		subst Tokens
 	}{
-		{"no access token", jsonCT, `{"refresh_token":"` + realRT + `"}`, Tokens{AccessToken: phAT}},
+		{"no access token", jsonCT, `{"refresh_token":"` + realRT + `"}`,
+			Tokens{AccessToken: phAT}},
 		{"garbage", jsonCT, `{"access_token":"` + realAT, Tokens{AccessToken: phAT}},
 		{"unsupported type", "image/png", "access_token=" + realAT, Tokens{AccessToken: phAT}},
 		{"substitute not utf-8", jsonCT, `{"access_token":"` + realAT + `"}`,

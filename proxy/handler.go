@@ -103,7 +103,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading latchkey app: %v", err)
 	}
-	h.engine = appModule.(*app.App).Engine()
 
 	if h.CA == "" {
 		h.CA = caddypki.DefaultCAID
@@ -116,6 +115,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading certificate authority %q: %v", h.CA, err)
 	}
+	return h.provisionWith(h.logger, appModule.(*app.App).Engine(), ca)
+}
+
+// provisionWith finishes provisioning with the engine and CA resolved. Tests
+// call it directly, without a Caddy context.
+func (h *Handler) provisionWith(logger *zap.Logger, eng *engine.Engine, ca mitm.CA) error {
+	h.logger, h.engine = logger, eng
+	var err error
 	if h.issuer, err = mitm.NewIssuer(ca, 0); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -40,8 +41,7 @@ func newInterceptServer(h *Handler) *interceptServer {
 		},
 		// Agents that do not trust the CA fail the handshake; that is
 		// worth seeing when debugging, not on every run.
-		ErrorLog: zap.NewStdLog(h.logger.Named("intercept").WithOptions(
-			zap.IncreaseLevel(zap.DebugLevel))),
+		ErrorLog: newDebugStdLog(h.logger.Named("intercept")),
 	}
 	go s.Serve(l)
 	return &interceptServer{listener: l, server: s}
@@ -138,4 +138,13 @@ func atoiPort(s string) int {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n
+}
+
+// newDebugStdLog adapts a zap logger for http.Server's error log at Debug.
+func newDebugStdLog(l *zap.Logger) *log.Logger {
+	std, err := zap.NewStdLogAt(l, zap.DebugLevel)
+	if err != nil {
+		return zap.NewStdLog(l)
+	}
+	return std
 }

@@ -1,0 +1,67 @@
+// Package cli adds latchkey's subcommands to the caddy command: cred, bind
+// and phantom. They manage the running latchkey instance through the REST
+// API on its admin endpoint and never open its database, which the server
+// holds locked.
+//
+// Because the commands are registered with caddycmd, they exist both in
+// latchkey's own binary and in any Caddy built with
+// `xcaddy build --with github.com/latchkeyproxy/latchkey`.
+//
+// Every command prints human output by default and the REST API's JSON
+// with --json. A failure exits with status 1 after one line on stderr,
+// "latchkey: <message>".
+package cli
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+)
+
+// errPrefix starts every error line. Cobra prints it in front of the
+// message of any error a command returns, including usage errors.
+const errPrefix = "latchkey:"
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "cred",
+		Usage: "add|list|update|remove",
+		Short: "Manages latchkey credentials (the real secrets)",
+		Long: `
+Manages the credentials of the running latchkey instance: the real secrets
+that latchkey injects in place of phantoms.
+
+A secret is never taken from a flag, where it would land in the shell's
+history and the process list. "cred add" and "cred update" read it from a
+hidden prompt when stdin is a terminal, or else from the first line of
+stdin:
+
+	$ latchkey cred add openai
+	$ op read op://vault/openai/key | latchkey cred add openai`,
+		CobraFunc: setupCred,
+	})
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "bind",
+		Usage: "add|list|remove",
+		Short: "Manages where latchkey injects each credential",
+		Long: `
+Manages bindings: which destination hosts (and ports) a credential is
+injected for, and in which header. A phantom is swapped for its secret
+only on the destinations it is bound to.
+
+	$ latchkey bind add openai --host api.openai.com --port 443
+	$ latchkey bind add github --host api.github.com --header Authorization \
+		--template 'token {value}'`,
+		CobraFunc: setupBind,
+	})
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "phantom",
+		Usage: "<name>",
+		Short: "Prints the phantom token to give an agent for a credential",
+		Long: `
+Prints the phantom of a credential: the stand-in value an agent holds
+instead of the real secret. Only the value is printed, so it can be used
+in a shell:
+
+	$ export OPENAI_API_KEY=$(latchkey phantom openai)`,
+		CobraFunc: setupPhantom,
+	})
+}
