@@ -116,6 +116,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 		}
 		x.passthrough = !x.plan.Bound()
 	}
+	if x.plan.Bound() && isWebSocketUpgrade(r) {
+		h.serveWebSocket(w, r, x)
+		return
+	}
 	h.upstream.proxy.ServeHTTP(w, withExchange(r, x))
 }
 
