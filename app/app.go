@@ -51,6 +51,7 @@ type App struct {
 	MaxCooldown caddy.Duration `json:"max_cooldown,omitempty"`
 
 	inst     *instance
+	metrics  *metricsCollector
 	poolKey  string
 	apiToken string
 	logger   *zap.Logger
@@ -103,6 +104,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading events app: %v", err)
 	}
 	a.inst.engine.SetEventSink(eventSink(ctx, eventsApp.(*caddyevents.App)))
+
+	// Each config load has its own registry, so registering once per
+	// provisioning never collides.
+	a.metrics = &metricsCollector{eng: a.inst.engine}
+	if err := ctx.GetMetricsRegistry().Register(a.metrics); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
 	return nil
 }
 

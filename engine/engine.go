@@ -47,6 +47,9 @@ type Engine struct {
 	// refreshes coalesces concurrent refreshes of one credential.
 	refreshes *refreshCoalescer
 
+	// stats are the monitoring counters.
+	stats stats
+
 	// unsaved holds rotated tokens whose write failed.
 	unsaved unsavedTokens
 
@@ -75,6 +78,7 @@ func New(db *store.DB, logger *zap.Logger) (*Engine, error) {
 	}
 	e := &Engine{db: db, now: time.Now, dedup: failover.NewDeduper(announceWindow)}
 	e.maxCooldown.Store(int64(DefaultMaxCooldown))
+	e.stats.started = time.Now()
 	e.refreshes = newRefreshCoalescer()
 	e.logger.Store(logger)
 

@@ -124,6 +124,7 @@ func (e *Engine) ReportFailure(pool, member string, v failover.Verdict, host str
 func (e *Engine) announce(pool, member string, out Outcome, tag string, until time.Time, host string) {
 	now := e.now()
 	if out.Switched {
+		e.Count(MetricFailovers, pool, tag)
 		reason := failover.FailoverReason(pool, out.From, out.To, tag)
 		if e.dedup.ShouldAnnounce(reason, now) {
 			e.emit(Event{Name: EventFailover, Reason: reason, Pool: pool, From: out.From,

@@ -131,9 +131,15 @@ func (e *Engine) refreshMember(ctx context.Context, id *identity, member string,
 		return e.exchangeTokens(ctx, id, member, req, exchange)
 	})
 	if shared {
+		e.Count(MetricRefreshes, id.name, "coalesced")
 		if c := e.log().Check(zap.DebugLevel, "refresh coalesced"); c != nil {
 			c.Write(zap.String("credential", member))
 		}
+	} else {
+		e.Count(MetricRefreshes, id.name, "upstream")
+	}
+	if errors.Is(err, ErrUnparseable) || errors.Is(err, ErrNotDurable) {
+		e.Count(MetricFailClosed, id.name, "")
 	}
 	return res, err
 }
@@ -201,6 +207,7 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 		return nil, fmt.Errorf("%w: token response for %q: %v", ErrUnparseable, member, err)
 	}
 	res.Body, res.Refreshed = phantomBody, true
+	e.Count(MetricTokenRewrites, id.name, "")
 	e.log().Info("refreshed", zap.String("credential", member), zap.String("identity", id.name),
 		zap.Bool("rotated_refresh_token", tokens.RefreshToken != ""))
 	return res, nil

@@ -5,6 +5,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 )
 
 func init() {
@@ -32,6 +33,7 @@ func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		upstream_root_ca        <pem file>
 //		basic_auth              <user> <password>
 //		dial_timeout            <duration>
+//		retry_body_limit        <bytes>
 //	}
 //
 // upstream_override and upstream_root_ca may repeat. Every subdirective is
@@ -92,6 +94,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("dial_timeout %q is not a positive duration", s)
 			}
 			h.DialTimeout = caddy.Duration(dur)
+		case "retry_body_limit":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(s)
+			if err != nil || n == 0 || n > 1<<30 {
+				return d.Errf("retry_body_limit %q is not a size between 1 B and 1 GiB", s)
+			}
+			h.RetryBodyLimit = int64(n)
 		default:
 			return d.Errf("unknown latchkey subdirective %q", d.Val())
 		}

@@ -46,6 +46,16 @@ type exchange struct {
 
 	// retryBodyLimit is the largest body kept for a replay.
 	retryBodyLimit int64
+
+	// counter counts events for monitoring; nil counts nothing.
+	counter func(m engine.Metric, identity, label string)
+}
+
+// count adds one to a monitoring counter for an identity.
+func (x *exchange) count(m engine.Metric, identity string) {
+	if x.counter != nil {
+		x.counter(m, identity, "")
+	}
 }
 
 type exchangeKey struct{}

@@ -115,7 +115,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading certificate authority %q: %v", h.CA, err)
 	}
-	return h.provisionWith(h.logger, appModule.(*app.App).Engine(), ca)
+	if err := h.provisionWith(h.logger, appModule.(*app.App).Engine(), ca); err != nil {
+		return err
+	}
+	appModule.(*app.App).RegisterCertificateStats(h.issuer)
+	return nil
 }
 
 // provisionWith finishes provisioning with the engine and CA resolved. Tests

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/latchkeyproxy/latchkey/bodycodec"
+	"github.com/latchkeyproxy/latchkey/engine"
 	"github.com/latchkeyproxy/latchkey/phantom"
 	"github.com/latchkeyproxy/latchkey/swap"
 )
@@ -83,6 +84,9 @@ func injectRequest(out *http.Request, x *exchange) []string {
 	if len(stripped) > 0 {
 		logStrip(x, stripped, "headers or url")
 	}
+	for _, id := range injected {
+		x.count(engine.MetricInjections, id)
+	}
 	if len(injected) > 0 {
 		if c := x.logger.Check(zap.DebugLevel, "injected"); c != nil {
 			c.Write(zap.Strings("credentials", injected), zap.String("host", x.target.Host))
@@ -95,6 +99,9 @@ func injectRequest(out *http.Request, x *exchange) []string {
 // destination their credentials are not bound to. It names credentials,
 // never values.
 func logStrip(x *exchange, credentials []string, where string) {
+	for _, id := range credentials {
+		x.count(engine.MetricStrips, id)
+	}
 	x.logger.Info("phantom stripped", zap.Strings("credentials", credentials),
 		zap.String("host", x.target.Host), zap.String("where", where))
 }

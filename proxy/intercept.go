@@ -110,6 +110,7 @@ func (h *Handler) serveInner(w http.ResponseWriter, r *http.Request) {
 // everything else passes as the agent sent it.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	x.retryBodyLimit = h.RetryBodyLimit
+	x.counter = h.engine.Count
 	if x.plan.TokenHost {
 		if r.Method == http.MethodPost && h.serveTokenPost(w, r, x) {
 			return

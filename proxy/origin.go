@@ -24,7 +24,8 @@ func (h *Handler) serveOrigin(w http.ResponseWriter, r *http.Request, next caddy
 		http.Error(w, "latchkey: "+err.Error(), http.StatusBadRequest)
 		return nil
 	}
-	x := &exchange{plan: h.engine.Plan(target.Host, port), target: target, logger: h.logger}
+	x := &exchange{plan: h.engine.Plan(target.Host, port), target: target, logger: h.logger,
+		counter: h.engine.Count}
 	injectRequest(r, x)
 
 	if x.plan.Response.Empty() {

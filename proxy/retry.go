@@ -48,6 +48,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		resp.Body.Close()
+		x.count(engine.MetricRetries, served.Identity)
 		t.logger.Info("retrying on another pool member", zap.String("pool", served.Identity),
 			zap.String("from", served.Member), zap.String("host", x.target.Host))
 		if resp, err = t.base.RoundTrip(next); err != nil {

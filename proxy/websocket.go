@@ -282,6 +282,7 @@ func (ws *wsRelay) failover(ctx context.Context, v failover.Verdict) bool {
 	old := ws.upstream
 	ws.upstream, ws.served = conn, next
 	old.CloseNow()
+	ws.x.count(engine.MetricRetries, served.Identity)
 	ws.h.logger.Info("websocket turn moved to another pool member",
 		zap.String("pool", served.Identity), zap.String("from", served.Member),
 		zap.String("to", next.Member), zap.String("host", ws.x.target.Host))
