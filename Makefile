@@ -15,7 +15,7 @@ VULNDB       := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 LATCHKEY_DATA_DIR ?= $(HOME)/.local/share/latchkey
 export LATCHKEY_DATA_DIR
 
-.PHONY: build run test bench xcaddy lint fuzz clean
+.PHONY: build run test bench xcaddy lint fuzz demo clean
 
 ## build: compile bin/latchkey (Caddy with the standard modules and latchkey's).
 build:
@@ -30,6 +30,10 @@ run: build
 test: build
 	$(GO) vet ./...
 	LATCHKEY_BIN="$(CURDIR)/$(BIN)" $(GO) test -race -count=1 -timeout 20m ./...
+
+## demo: a narrated failover and refresh against fake upstreams; cleans up after itself.
+demo: build
+	$(GO) run ./demo -bin $(BIN)
 
 ## bench: the Go micro-benchmarks of the hot paths.
 bench:
