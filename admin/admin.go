@@ -1,7 +1,7 @@
 // Package admin serves latchkey's REST API on Caddy's admin endpoint.
 //
-// The routes live under /api/ and manage credentials, bindings and phantoms
-// of the running latchkey app. Every route needs the app's bearer token,
+// The routes live under /api/ and manage credentials, bindings, pools and
+// phantoms of the running latchkey app, and serve their OpenAPI document. Every route needs the app's bearer token,
 // speaks JSON, and reports failures as {"error": "...", "code": "..."} so
 // that the CLI and scripts can tell one failure from another.
 //
@@ -31,6 +31,10 @@ type API struct {
 	// lookup finds the app the current request works on; nil means
 	// activeApp. Tests set it to run the handlers without a running Caddy.
 	lookup func() (backend, error)
+
+	// newPools returns the pool operations over an engine; nil means
+	// poolops.New. Tests replace it to inject failures.
+	newPools func(*engine.Engine) poolService
 
 	logger *zap.Logger
 }

@@ -55,7 +55,11 @@ func TestCredentialRoutes(t *testing.T) {
 		refused("add taken name", 409, codeConflict,
 			req("POST", credsPath, `{"name":"openai","value":"x"}`)),
 		refused("add unknown type", 400, codeInvalid,
-			req("POST", credsPath, `{"name":"o","type":"oauth","value":"x"}`)),
+			req("POST", credsPath, `{"name":"o","type":"kerberos","value":"x"}`)),
+		refused("add static with a token field", 400, codeInvalid,
+			req("POST", credsPath, `{"name":"o","value":"x","access_token":"t"}`)),
+		refused("add static with a token url", 400, codeInvalid,
+			req("POST", credsPath, `{"name":"o","value":"x","token_url":"https://a.b/t"}`)),
 		refused("add empty value", 400, codeInvalid,
 			req("POST", credsPath, `{"name":"o","value":""}`)),
 		refused("add missing value", 400, codeInvalid, req("POST", credsPath, `{"name":"o"}`)),
@@ -111,7 +115,7 @@ func TestCredentialRoutes(t *testing.T) {
 			name:   "remove bound lists the bindings",
 			req:    request{method: "DELETE", path: "/api/credentials/openai"},
 			status: http.StatusConflict,
-			code:   codeConflict,
+			code:   codeReferenced,
 			check: func(t *testing.T, e *testEnv, rec *httptest.ResponseRecorder) {
 				var got struct {
 					Bindings []bindingRef `json:"bindings"`

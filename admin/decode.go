@@ -26,24 +26,50 @@ var errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, code: code
 // and nothing else: a request that is not understood completely changes
 // nothing.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	if err := checkContentHeaders(r); err != nil {
+	body, err := readBody(w, r)
+	if err != nil {
 		return err
 	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return invalidJSON("request body is empty; send a JSON object")
+	}
+	return unmarshalObject(body, dst)
+}
+
+// decodeOptionalJSON is decodeJSON for routes whose body may be left out,
+// such as a rotate: an empty body leaves dst as it is, anything else must
+// be the route's JSON object.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	body, err := readBody(w, r)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return err
+	}
+	return unmarshalObject(body, dst)
+}
+
+// readBody reads the request body, at most maxBodyBytes of it, after
+// checking that its headers announce plain JSON.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := checkContentHeaders(r); err != nil {
+		return nil, err
+	}
 	if r.ContentLength > maxBodyBytes {
-		return errTooLarge
+		return nil, errTooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return errTooLarge
+			return nil, errTooLarge
 		}
-		return invalidJSON("reading request body: %v", err)
+		return nil, invalidJSON("reading request body: %v", err)
 	}
+	return body, nil
+}
 
-	trimmed := bytes.TrimSpace(body)
-	switch {
-	case len(trimmed) == 0:
-		return invalidJSON("request body is empty; send a JSON object")
+// unmarshalObject decodes a non-empty body into dst: one JSON object of
+// known fields, in UTF-8, with nothing after it.
+func unmarshalObject(body []byte, dst any) error {
+	switch trimmed := bytes.TrimSpace(body); {
 	case !utf8.Valid(body):
 		// encoding/json would quietly replace invalid bytes, changing a
 		// secret or a name without telling anyone.

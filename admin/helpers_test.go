@@ -97,9 +97,19 @@ func (e *testEnv) seed(t *testing.T) engine.Binding {
 // after a request.
 func (e *testEnv) state(t *testing.T) string {
 	t.Helper()
+	var statuses []engine.PoolStatus
+	for _, p := range e.eng.Pools() {
+		st, err := e.eng.PoolStatus(p.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses = append(statuses, st)
+	}
 	out, err := json.Marshal(map[string]any{
 		"credentials": e.eng.Credentials(),
 		"bindings":    e.eng.Bindings(),
+		"pools":       e.eng.Pools(),
+		"statuses":    statuses,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/latchkeyproxy/latchkey/engine"
+	"github.com/latchkeyproxy/latchkey/poolops"
 )
 
 // Error codes, the "code" field of every error response. Clients branch on
@@ -21,6 +22,9 @@ const (
 	codeUnauthorized     = "unauthorized"
 	codeNotFound         = "not_found"
 	codeConflict         = "conflict"
+	codeAlreadyPooled    = "already_pooled"
+	codeRace             = "race"
+	codeReferenced       = "referenced"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeUnavailable      = "unavailable"
 	codeInternal         = "internal"
@@ -34,8 +38,8 @@ type errorBody struct {
 	// Code classifies the error; see the code constants.
 	Code string `json:"code"`
 
-	// Bindings are the bindings that still use a credential the request
-	// tried to remove. It is set only for such conflicts.
+	// Bindings are the bindings that still use a credential or pool the
+	// request tried to remove. It is set only with the code "referenced".
 	Bindings []bindingRef `json:"bindings,omitempty"`
 }
 
@@ -64,19 +68,18 @@ type apiError struct {
 // Error returns the message the client sees.
 func (e *apiError) Error() string { return e.message }
 
-// fromEngine maps an engine error to its response. Anything the engine does
-// not classify is internal, so no unexpected detail reaches the client.
+// fromEngine maps an engine or poolops error to its response. Anything
+// neither classifies is internal, so no unexpected detail reaches the
+// client.
 func fromEngine(err error) *apiError {
 	if ae, ok := errors.AsType[*apiError](err); ok {
 		return ae
 	}
+	if ae := fromPoolops(err); ae != nil {
+		return ae
+	}
 	if ref, ok := errors.AsType[*engine.ReferencedError](err); ok {
-		refs := make([]bindingRef, len(ref.Bindings))
-		for i, b := range ref.Bindings {
-			refs[i] = bindingRef{ID: b.ID, Destination: b.Destination}
-		}
-		return &apiError{status: http.StatusConflict, code: codeConflict,
-			message: err.Error(), bindings: refs}
+		return referenced(err, ref.Bindings)
 	}
 	switch {
 	case errors.Is(err, engine.ErrInvalid):
@@ -89,6 +92,63 @@ func fromEngine(err error) *apiError {
 		return &apiError{status: http.StatusConflict, code: codeConflict,
 			message: trimSentinel(err, engine.ErrConflict)}
 	}
+	return internal(err)
+}
+
+// fromPoolops maps poolops' sentinels, or returns nil for an error that
+// carries none. It runs before the engine's mapping because a poolops
+// error wraps the engine's, and the sentinel is the finer classification
+// (an already pooled member is also an engine conflict).
+func fromPoolops(err error) *apiError {
+	if ref, ok := errors.AsType[*poolops.ReferencedError](err); ok {
+		return referenced(err, ref.Bindings)
+	}
+	var status int
+	var code string
+	switch {
+	case errors.Is(err, poolops.ErrInternal):
+		return internal(err)
+	case errors.Is(err, poolops.ErrValidation):
+		status, code = http.StatusBadRequest, codeInvalid
+	case errors.Is(err, poolops.ErrNotFound):
+		status, code = http.StatusNotFound, codeNotFound
+	case errors.Is(err, poolops.ErrNameConflict):
+		status, code = http.StatusConflict, codeConflict
+	case errors.Is(err, poolops.ErrAlreadyPooled):
+		status, code = http.StatusConflict, codeAlreadyPooled
+	case errors.Is(err, poolops.ErrRace):
+		status, code = http.StatusConflict, codeRace
+	default:
+		return nil
+	}
+	return &apiError{status: status, code: code, message: trimSentinels(err.Error())}
+}
+
+// trimSentinels drops the engine sentinel's text ("invalid: ") that leads
+// a poolops message, which carries the engine's.
+func trimSentinels(msg string) string {
+	for _, s := range []error{engine.ErrInvalid, engine.ErrNotFound, engine.ErrConflict} {
+		if rest, ok := strings.CutPrefix(msg, s.Error()+": "); ok && rest != "" {
+			return rest
+		}
+	}
+	return msg
+}
+
+// referenced answers a removal that bindings block, naming them so the
+// operator knows what to remove first.
+func referenced(err error, bindings []engine.Binding) *apiError {
+	refs := make([]bindingRef, len(bindings))
+	for i, b := range bindings {
+		refs[i] = bindingRef{ID: b.ID, Destination: b.Destination}
+	}
+	return &apiError{status: http.StatusConflict, code: codeReferenced, message: err.Error(),
+		bindings: refs}
+}
+
+// internal answers a failure that is not the client's: the cause is
+// logged, and the client learns only that it happened.
+func internal(err error) *apiError {
 	return &apiError{status: http.StatusInternalServerError, code: codeInternal,
 		message: "internal error", cause: err}
 }

@@ -26,8 +26,9 @@ type route struct {
 // routeTable lists every route. The patterns are exact (never a bare
 // "/api/"), because a pattern that overlaps another admin module's makes
 // Caddy's mux panic on every config load. Adding a resource is one entry
-// here and a file with its handlers.
-func routeTable() []route {
+// here and a file with its handlers; admin/openapi.yaml describes each one,
+// and a test keeps the two in step.
+func (a *API) routeTable() []route {
 	return []route{
 		{"/api/credentials", map[string]handler{
 			http.MethodGet:  listCredentials,
@@ -47,12 +48,29 @@ func routeTable() []route {
 		{"/api/phantom/{name}", map[string]handler{
 			http.MethodGet: getPhantom,
 		}},
+		{"/api/pools", map[string]handler{
+			http.MethodGet:  a.poolRoute(listPools),
+			http.MethodPost: a.poolRoute(createPool),
+		}},
+		{"/api/pools/{name}", map[string]handler{
+			http.MethodGet:    a.poolRoute(poolStatus),
+			http.MethodDelete: a.poolRoute(removePool),
+		}},
+		{"/api/pools/{name}/rotate", map[string]handler{
+			http.MethodPost: a.poolRoute(rotatePool),
+		}},
+		{"/api/pools/{name}/reset", map[string]handler{
+			http.MethodPost: a.poolRoute(resetPool),
+		}},
+		{"/api/openapi.yaml", map[string]handler{
+			http.MethodGet: getOpenAPI,
+		}},
 	}
 }
 
 // Routes returns the admin routes, each wrapped by serve.
 func (a *API) Routes() []caddy.AdminRoute {
-	table := routeTable()
+	table := a.routeTable()
 	out := make([]caddy.AdminRoute, len(table))
 	for i, rt := range table {
 		out[i] = caddy.AdminRoute{Pattern: rt.pattern, Handler: a.serve(rt)}

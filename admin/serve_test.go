@@ -59,6 +59,11 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"GET", "/api/bindings/bnd_1", "DELETE"},
 		{"POST", "/api/phantom/openai", "GET"},
 		{"DELETE", "/api/phantom/openai", "GET"},
+		{"PUT", "/api/pools", "GET, POST"},
+		{"PATCH", "/api/pools/codex", "DELETE, GET"},
+		{"GET", "/api/pools/codex/rotate", "POST"},
+		{"DELETE", "/api/pools/codex/reset", "POST"},
+		{"POST", "/api/openapi.yaml", "GET"},
 	}
 	var table []apiCase
 	for _, c := range cases {
@@ -198,7 +203,8 @@ func TestRoutePatterns(t *testing.T) {
 		got = append(got, rt.Pattern)
 	}
 	want := []string{"/api/credentials", "/api/credentials/{name}", "/api/bindings",
-		"/api/bindings/{id}", "/api/phantom/{name}"}
+		"/api/bindings/{id}", "/api/phantom/{name}", "/api/pools", "/api/pools/{name}",
+		"/api/pools/{name}/rotate", "/api/pools/{name}/reset", "/api/openapi.yaml"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("patterns = %q, want %q", got, want)
 	}

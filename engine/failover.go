@@ -71,7 +71,8 @@ type Outcome struct {
 // the pool's active member the pool moves to the next one. The change is
 // durable and live before ReportFailure returns, so the very next request
 // uses the new member.
-func (e *Engine) ReportFailure(pool, member string, v failover.Verdict, host string) (Outcome, error) {
+func (e *Engine) ReportFailure(pool, member string, v failover.Verdict,
+	host string) (Outcome, error) {
 	if v.Kind == failover.None {
 		return Outcome{}, nil
 	}
@@ -121,7 +122,8 @@ func (e *Engine) ReportFailure(pool, member string, v failover.Verdict, host str
 
 // announce logs and publishes the events of an outcome, once per
 // transition inside the de-duplication window.
-func (e *Engine) announce(pool, member string, out Outcome, tag string, until time.Time, host string) {
+func (e *Engine) announce(pool, member string, out Outcome, tag string, until time.Time,
+	host string) {
 	now := e.now()
 	if out.Switched {
 		e.Count(MetricFailovers, pool, tag)

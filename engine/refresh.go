@@ -27,7 +27,8 @@ var ErrNotRefreshable = errors.New("not refreshable")
 
 // TokenExchange sends one token request upstream and returns its answer with
 // the body decoded. The proxy supplies it, so the engine never does HTTP.
-type TokenExchange func(ctx context.Context, tokenURL, contentType string, body []byte) (*TokenAnswer, error)
+type TokenExchange func(ctx context.Context, tokenURL, contentType string,
+	body []byte) (*TokenAnswer, error)
 
 // TokenAnswer is the upstream's answer to a token request.
 type TokenAnswer struct {
@@ -83,7 +84,8 @@ func (e *Engine) RefreshIdentity(token string) (string, bool) {
 // before the phantomised answer is returned. For a pool, a member whose
 // refresh is rejected (invalid_grant) cools down and the next member is
 // refreshed instead, so the agent keeps its phantoms either way.
-func (e *Engine) Refresh(ctx context.Context, req RefreshRequest, exchange TokenExchange) (*RefreshResult, error) {
+func (e *Engine) Refresh(ctx context.Context, req RefreshRequest,
+	exchange TokenExchange) (*RefreshResult, error) {
 	s := e.current.Load()
 	id, ok := s.identities[req.Identity]
 	if !ok {

@@ -19,7 +19,8 @@ import (
 // serveConnect answers a CONNECT: bound hosts are intercepted, every other
 // host is tunnelled blindly (or handed to the next handler in passthrough
 // mode), so certificate pinning elsewhere keeps working.
-func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request,
+	next caddyhttp.Handler) error {
 	target, port, err := splitTarget(r.Host, 443)
 	if err != nil {
 		http.Error(w, "latchkey: "+err.Error(), http.StatusBadRequest)

@@ -25,7 +25,8 @@ type dialer struct {
 	resolver     *net.Resolver
 }
 
-func newDialer(overrides map[string]string, allowPrivate bool, timeout time.Duration) (*dialer, error) {
+func newDialer(overrides map[string]string, allowPrivate bool,
+	timeout time.Duration) (*dialer, error) {
 	d := &dialer{
 		overrides:    make(map[string]string, len(overrides)),
 		allowPrivate: allowPrivate,

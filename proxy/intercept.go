@@ -55,7 +55,8 @@ func (s *interceptServer) close() {
 
 // serveIntercepted terminates TLS for a CONNECT to a bound host, with a
 // certificate for the CONNECT target signed by the configured CA.
-func (h *Handler) serveIntercepted(w http.ResponseWriter, r *http.Request, target mitm.Target) error {
+func (h *Handler) serveIntercepted(w http.ResponseWriter, r *http.Request,
+	target mitm.Target) error {
 	client, err := h.takeOver(w, r)
 	if err != nil {
 		return err

@@ -14,7 +14,8 @@ import (
 // serveOrigin injects into an origin-form request and passes it on, for
 // agents that point a base URL at latchkey in front of reverse_proxy. The
 // destination is the configured one or the Host header.
-func (h *Handler) serveOrigin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *Handler) serveOrigin(w http.ResponseWriter, r *http.Request,
+	next caddyhttp.Handler) error {
 	dest := h.Destination
 	if dest == "" {
 		dest = r.Host

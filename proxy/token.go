@@ -111,7 +111,8 @@ func (h *Handler) tokenExchange(agent http.Header) engine.TokenExchange {
 		}
 		header[k] = append([]string(nil), vs...)
 	}
-	return func(ctx context.Context, tokenURL, contentType string, body []byte) (*engine.TokenAnswer, error) {
+	return func(ctx context.Context, tokenURL, contentType string,
+		body []byte) (*engine.TokenAnswer, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, bytes.NewReader(body))
 		if err != nil {
 			return nil, err
