@@ -357,3 +357,33 @@ func TestRejectedRefreshFailsOverToTheNextMember(t *testing.T) {
 		t.Errorf("status = %+v, want b active and a cooling for invalid_grant", st)
 	}
 }
+
+func TestAgentsWaitingOnARejectedRefreshFollowTheFailover(t *testing.T) {
+	f := newPoolFixture(t, t.TempDir())
+	f.setup(t)
+	f.e.UpdateOAuthTokens("a", TokenUpdate{RefreshToken: "revoked"})
+	srv := &tokenServer{started: make(chan struct{}, 100), gate: make(chan struct{})}
+	req := refreshRequest(t, f.e, "p")
+
+	const agents = 10
+	results := make(chan *RefreshResult, agents)
+	for range agents {
+		go func() {
+			res, err := f.e.Refresh(context.Background(), req, srv.exchange)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res
+		}()
+	}
+	<-srv.started // a's exchange is in flight; the others queue behind it
+	close(srv.gate)
+	for range agents {
+		if res := <-results; res == nil || !res.Refreshed || res.Member != "b" {
+			t.Fatalf("an agent got %+v, want b's refreshed answer", res)
+		}
+	}
+	if n := srv.exchanges.Load(); n != 2 {
+		t.Errorf("%d exchanges, want one for a and one for b", n)
+	}
+}

@@ -108,13 +108,10 @@ func (e *Engine) Refresh(ctx context.Context, req RefreshRequest,
 		if err != nil || res.Refreshed || id.kind != KindPool {
 			return res, err
 		}
-		v := failover.Classify(failover.Response{Status: res.Status, Header: res.Header,
-			Body: res.Body, AtTokenURL: true}, e.now(), e.MaxCooldown())
-		if v.Kind == failover.None {
-			return res, nil
-		}
-		out, ferr := e.ReportFailure(id.name, member.Name, v, req.Host)
-		if ferr != nil || !out.Switched || out.Exhausted {
+		// The exchange recorded a rejection and moved the pool if it
+		// should; follow it to the next member, or give up.
+		next, ok := e.current.Load().member(id)
+		if !ok || next.Name == member.Name || cooling(e.current.Load().records, next.Name, e.now()) {
 			return res, nil
 		}
 	}
@@ -174,6 +171,7 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 		res.Body = []byte(scrub.Replace(string(ans.Body)))
 		e.log().Info("refresh rejected", zap.String("credential", member),
 			zap.Int("status", ans.Status))
+		e.recordRejection(id, member, req.Host, ans)
 		return res, nil
 	}
 
@@ -213,6 +211,25 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 	e.log().Info("refreshed", zap.String("credential", member), zap.String("identity", id.name),
 		zap.Bool("rotated_refresh_token", tokens.RefreshToken != ""))
 	return res, nil
+}
+
+// recordRejection cools a pool member down when the token host rejected its
+// refresh (invalid_grant). It runs inside the coalesced exchange, so agents
+// that arrive after it find the pool already moved rather than sending the
+// spent token again.
+func (e *Engine) recordRejection(id *identity, member, host string, ans *TokenAnswer) {
+	if id.kind != KindPool {
+		return
+	}
+	v := failover.Classify(failover.Response{Status: ans.Status, Header: ans.Header,
+		Body: ans.Body, AtTokenURL: true}, e.now(), e.MaxCooldown())
+	if v.Kind == failover.None {
+		return
+	}
+	if _, err := e.ReportFailure(id.name, member, v, host); err != nil {
+		e.log().Error("recording a rejected refresh", zap.String("credential", member),
+			zap.Error(err))
+	}
 }
 
 // ErrUnparseable marks a token response latchkey could not read. The proxy
