@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -54,7 +53,7 @@ type snapshot struct {
 	// tokenHosts holds "host:port" of every OAuth credential's token URL.
 	tokenHosts map[string]bool
 
-	// plans caches Plan results by "host:port".
+	// plans caches Plan results by planKey.
 	plans     sync.Map
 	planCount atomic.Int32
 }
@@ -128,9 +127,16 @@ func (s *snapshot) member(id *identity) (store.Credential, bool) {
 	return c, ok
 }
 
+// planKey identifies a destination in the plan cache; a struct rather
+// than a joined string so a lookup allocates nothing.
+type planKey struct {
+	host string
+	port int
+}
+
 // plan returns the cached plan for a destination, building it on a miss.
 func (s *snapshot) plan(host string, port int) *Plan {
-	key := host + ":" + strconv.Itoa(port)
+	key := planKey{host: host, port: port}
 	if p, ok := s.plans.Load(key); ok {
 		return p.(*Plan)
 	}
