@@ -15,7 +15,7 @@ VULNDB       := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 LATCHKEY_DATA_DIR ?= $(HOME)/.local/share/latchkey
 export LATCHKEY_DATA_DIR
 
-.PHONY: build run test bench xcaddy lint fuzz demo clean
+.PHONY: build run test test-clients bench xcaddy lint fuzz demo clean
 
 ## build: compile bin/latchkey (Caddy with the standard modules and latchkey's).
 build:
@@ -30,6 +30,35 @@ run: build
 test: build
 	$(GO) vet ./...
 	LATCHKEY_BIN="$(CURDIR)/$(BIN)" $(GO) test -race -count=1 -timeout 20m ./...
+
+## test-clients: the real Codex CLI and Claude Code through bin/latchkey against fake
+## upstreams (tests/clients). The pinned clients are installed once with npm into
+## CLIENTS_DIR, one directory per version; a changed pin installs anew.
+CLIENTS_DIR ?= $(HOME)/.cache/latchkey-clients
+CODEX_VERSION  := 0.171.0
+CLAUDE_VERSION := 2.1.332
+CODEX_DIR  := $(CLIENTS_DIR)/codex-$(CODEX_VERSION)
+CLAUDE_DIR := $(CLIENTS_DIR)/claude-code-$(CLAUDE_VERSION)
+NPM_INSTALL := npm install --no-audit --no-fund --loglevel=error --prefix
+
+$(CODEX_DIR)/.installed:
+	rm -rf "$(CODEX_DIR)"
+	$(NPM_INSTALL) "$(CODEX_DIR)" @openai/codex@$(CODEX_VERSION)
+	touch "$@"
+
+$(CLAUDE_DIR)/.installed:
+	rm -rf "$(CLAUDE_DIR)"
+	$(NPM_INSTALL) "$(CLAUDE_DIR)" @anthropic-ai/claude-code@$(CLAUDE_VERSION)
+	touch "$@"
+
+test-clients: build $(CODEX_DIR)/.installed $(CLAUDE_DIR)/.installed
+	@codex="$$(find "$(CODEX_DIR)/node_modules/@openai" -path '*/vendor/*/bin/codex' -type f | head -n 1)"; \
+	claude="$(CLAUDE_DIR)/node_modules/@anthropic-ai/claude-code/bin/claude.exe"; \
+	test -n "$$codex" || { echo "no native codex binary under $(CODEX_DIR)"; exit 1; }; \
+	echo "LATCHKEY_BIN=$(BIN) CODEX_BIN=$$codex CLAUDE_BIN=$$claude"; \
+	LATCHKEY_BIN="$(CURDIR)/$(BIN)" CODEX_BIN="$$codex" CLAUDE_BIN="$$claude" \
+	CODEX_VERSION=$(CODEX_VERSION) CLAUDE_VERSION=$(CLAUDE_VERSION) \
+		$(GO) test -race -tags clients -count=1 -timeout 10m ./tests/clients/
 
 ## demo: a narrated failover and refresh against fake upstreams; cleans up after itself.
 demo: build

@@ -387,3 +387,21 @@ func TestAgentsWaitingOnARejectedRefreshFollowTheFailover(t *testing.T) {
 		t.Errorf("%d exchanges, want one for a and one for b", n)
 	}
 }
+
+func TestRefreshAnswerMapsTheAccountIDToThePhantom(t *testing.T) {
+	f := newPoolFixture(t, t.TempDir())
+	f.setup(t)
+	ph, _ := f.e.Phantom("p")
+	exchange := func(ctx context.Context, tokenURL, ct string, body []byte) (*TokenAnswer, error) {
+		return &TokenAnswer{Status: 200, Header: map[string][]string{"Content-Type": {"application/json"}},
+			Body: []byte(`{"access_token":"at-new","refresh_token":"rt-new","expires_in":3600,` +
+				`"account":{"uuid":"acct-a","email_address":"a@example.com"}}`)}, nil
+	}
+	res, err := f.e.Refresh(context.Background(), refreshRequest(t, f.e, "p"), exchange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(res.Body), "acct-a") || !strings.Contains(string(res.Body), ph.AccountID) {
+		t.Errorf("refresh answer %s carries the real account id, want the phantom", res.Body)
+	}
+}

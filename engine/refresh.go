@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -205,6 +206,10 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 	phantomBody, err := oauth.RewriteTokenResponse(ans.Header.Get("Content-Type"), ans.Body, subst)
 	if err != nil {
 		return nil, fmt.Errorf("%w: token response for %q: %v", ErrUnparseable, member, err)
+	}
+	// Token answers may carry the account too (Claude's account.uuid).
+	if updated.AccountID != "" {
+		phantomBody = bytes.ReplaceAll(phantomBody, []byte(updated.AccountID), []byte(id.account))
 	}
 	res.Body, res.Refreshed = phantomBody, true
 	e.Count(MetricTokenRewrites, id.name, "")

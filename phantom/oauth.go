@@ -9,28 +9,26 @@ import (
 	"github.com/latchkeyproxy/latchkey/oauth"
 )
 
-// accessExpiry is the "exp" of every access phantom: 2100-01-01. Clients
-// that read exp (the Codex CLI does) refresh a few minutes before it, so a
-// near value would cost a refresh on every start; latchkey refreshes the
-// real tokens behind the phantom itself.
-const accessExpiry = 4102444800
-
 // accessClaims are the claims of an access phantom. They depend only on
 // the identity's name, so the phantom is byte-identical across member
 // switches, refreshes and restarts.
+//
+// There is deliberately no "exp": a client that reads it refreshes a few
+// minutes before it (Codex does), and a far-future one switches off the
+// Codex CLI's scheduled refresh, which is how latchkey learns the client's
+// refresh request. latchkey refreshes the real tokens behind the phantom
+// itself.
 type accessClaims struct {
 	Issuer  string `json:"iss"`
 	Subject string `json:"sub"`
 	Kind    string `json:"latchkey_kind"`
-	Expiry  int64  `json:"exp"`
 }
 
 // Access returns the access phantom of an OAuth credential or pool: a JWT
 // (some clients decode access tokens) signed with a key derived from the
 // install's phantom key. kind is "oauth" or "pool".
 func (c *Codec) Access(kind, name string) string {
-	claims, err := json.Marshal(accessClaims{Issuer: "latchkey", Subject: name, Kind: kind,
-		Expiry: accessExpiry})
+	claims, err := json.Marshal(accessClaims{Issuer: "latchkey", Subject: name, Kind: kind})
 	if err != nil {
 		panic(err) // a struct of strings and an int always marshals
 	}
