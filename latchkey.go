@@ -11,4 +11,5 @@ import (
 	_ "github.com/latchkeyproxy/latchkey/app"
 	_ "github.com/latchkeyproxy/latchkey/cli"
 	_ "github.com/latchkeyproxy/latchkey/proxy"
+	_ "github.com/latchkeyproxy/latchkey/telegram"
 )

@@ -1,9 +1,10 @@
 // Package admin serves latchkey's REST API on Caddy's admin endpoint.
 //
 // The routes live under /api/ and manage credentials, bindings, pools and
-// phantoms of the running latchkey app, and serve their OpenAPI document. Every route needs the app's bearer token,
-// speaks JSON, and reports failures as {"error": "...", "code": "..."} so
-// that the CLI and scripts can tell one failure from another.
+// phantoms of the running latchkey app, and serve their OpenAPI document
+// (admin/openapi.yaml). Every route needs the app's bearer token, speaks
+// JSON, and reports failures as {"error": "...", "code": "..."} so that
+// the CLI and scripts can tell one failure from another.
 //
 // Caddy creates a fresh instance of this module on every config load, so it
 // keeps no state of its own: each request looks the latchkey app up in the

@@ -128,7 +128,11 @@ func describeJSONError(err error) string {
 		if te.Field == "" {
 			return "request body must be a JSON object"
 		}
-		return fmt.Sprintf("field %s must be %s, not %s", quoteShort(te.Field),
+		// Every body is a flat object, so the field's JSON name is the
+		// last element of the path; the ones before it name embedded Go
+		// structs, which mean nothing to the client.
+		field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
+		return fmt.Sprintf("field %s must be %s, not %s", quoteShort(field),
 			jsonKind(te.Type), firstWord(te.Value))
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {

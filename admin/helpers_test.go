@@ -137,6 +137,13 @@ type request struct {
 
 func (e *testEnv) do(t *testing.T, rq request) *httptest.ResponseRecorder {
 	t.Helper()
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, newRequest(rq))
+	return rec
+}
+
+// newRequest builds the HTTP request rq describes.
+func newRequest(rq request) *http.Request {
 	var body io.Reader
 	if rq.body != "" {
 		body = strings.NewReader(rq.body)
@@ -159,9 +166,7 @@ func (e *testEnv) do(t *testing.T, rq request) *httptest.ResponseRecorder {
 		req.ContentLength = -1
 		req.Body = io.NopCloser(onlyReader{strings.NewReader(rq.body)})
 	}
-	rec := httptest.NewRecorder()
-	e.mux.ServeHTTP(rec, req)
-	return rec
+	return req
 }
 
 // onlyReader hides every method but Read.

@@ -101,6 +101,10 @@ type serverError struct {
 
 	// Bindings are the bindings that block a removal, on a conflict.
 	Bindings []bindingRef `json:"bindings"`
+
+	// body is the answer as it came, when it is in the API's error shape;
+	// --json prints it.
+	body []byte
 }
 
 // bindingRef names a binding in a conflict.
@@ -168,7 +172,7 @@ func (c *client) do(ctx context.Context, method, path string, in any) ([]byte, e
 func parseServerError(status int, data []byte) *serverError {
 	se := &serverError{}
 	if err := json.Unmarshal(data, se); err == nil && se.Message != "" && se.Code != "" {
-		se.Status = status
+		se.Status, se.body = status, data
 		return se
 	}
 	msg := fmt.Sprintf("the admin endpoint answered %d %s", status, http.StatusText(status))
@@ -195,7 +199,12 @@ func firstLine(s string, max int) string {
 }
 
 // pathName escapes a name or id for a URL path, so that a hostile one
-// reaches the server as one segment and is refused there.
+// reaches the server as one segment and is refused there. The names "."
+// and ".." are valid but are dot-segments, which the server's router would
+// resolve away; escaped, they stay names.
 func pathName(s string) string {
+	if s == "." || s == ".." {
+		return strings.Repeat("%2E", len(s))
+	}
 	return url.PathEscape(s)
 }

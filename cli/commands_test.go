@@ -19,20 +19,25 @@ const (
 	bindAdded   = "binding bnd_1 added: openai on api.openai.com, ports 443, header Authorization\n"
 )
 
+// commandCase is one run of the CLI against the fake admin endpoint.
+type commandCase struct {
+	name    string
+	args    []string
+	stdin   string
+	answers map[string]answer
+
+	// want is the exact stdout; wantErr the exact stderr line.
+	want    string
+	wantErr string
+
+	// request, when set, is the last request the endpoint must see;
+	// calls, when set, how many it must see in all (default 1).
+	request *seen
+	calls   int
+}
+
 func TestCommands(t *testing.T) {
-	cases := []struct {
-		name    string
-		args    []string
-		stdin   string
-		answers map[string]answer
-
-		// want is the exact stdout; wantErr the exact stderr line.
-		want    string
-		wantErr string
-
-		// request, when set, is the one request the endpoint must see.
-		request *seen
-	}{
+	runCommandCases(t, []commandCase{
 		{
 			name:    "cred add reads the secret from stdin",
 			args:    []string{"cred", "add", "openai"},
@@ -67,8 +72,8 @@ func TestCommands(t *testing.T) {
 			name:    "cred list is a table",
 			args:    []string{"cred", "list"},
 			answers: one("GET /api/credentials", 200, "["+credJSON+"]"),
-			want: "NAME    TYPE    CREATED               UPDATED\n" +
-				"openai  static  2026-01-02T03:04:05Z  2026-01-02T03:04:05Z\n",
+			want: "NAME    TYPE    POOL  EXPIRES  CREATED               UPDATED\n" +
+				"openai  static  -     -        2026-01-02T03:04:05Z  2026-01-02T03:04:05Z\n",
 			request: &seen{method: "GET", path: "/api/credentials"},
 		},
 		{
@@ -84,20 +89,23 @@ func TestCommands(t *testing.T) {
 			want:    "[" + credJSON + "]\n",
 		},
 		{
-			name:    "cred update",
-			args:    []string{"cred", "update", "openai"},
-			stdin:   "sk-2",
-			answers: one("PATCH /api/credentials/openai", 204, ""),
-			want:    "credential \"openai\" updated\n",
+			name:  "cred update",
+			args:  []string{"cred", "update", "openai"},
+			stdin: "sk-2",
+			answers: map[string]answer{"GET /api/credentials": {200, "[" + credJSON + "]"},
+				"PATCH /api/credentials/openai": {204, ""}},
+			want: "credential \"openai\" updated\n",
 			request: &seen{method: "PATCH", path: "/api/credentials/openai",
 				body: `{"value":"sk-2"}`},
+			calls: 2,
 		},
 		{
 			name:  "cred update of an unknown credential",
 			args:  []string{"cred", "update", "nope"},
 			stdin: "sk-2\n",
-			answers: one("PATCH /api/credentials/nope", 404,
-				apiErr(`no credential called \"nope\"`, "not_found")),
+			answers: map[string]answer{"GET /api/credentials": {200, "[" + credJSON + "]"},
+				"PATCH /api/credentials/nope": {404,
+					apiErr(`no credential called \"nope\"`, "not_found")}},
 			wantErr: "latchkey: no credential called \"nope\"\n",
 		},
 		{
@@ -217,7 +225,13 @@ func TestCommands(t *testing.T) {
 				`{"error":"internal\nerror\u001b[31m","code":"internal"}`}},
 			wantErr: "latchkey: internal error?[31m\n",
 		},
-	}
+	})
+}
+
+// runCommandCases runs each case against its own fake admin endpoint and
+// checks the output, the error line and the requests sent.
+func runCommandCases(t *testing.T, cases []commandCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			admin := newFakeAdmin(t, tc.answers)
@@ -247,10 +261,10 @@ func TestCommands(t *testing.T) {
 				}
 			}
 			if tc.request != nil {
-				if len(reqs) != 1 {
-					t.Fatalf("endpoint saw %d requests, want 1", len(reqs))
+				if want := max(tc.calls, 1); len(reqs) != want {
+					t.Fatalf("endpoint saw %d requests, want %d", len(reqs), want)
 				}
-				got := reqs[0]
+				got := reqs[len(reqs)-1]
 				if got.method != tc.request.method || got.path != tc.request.path ||
 					got.body != tc.request.body {
 					t.Errorf("request = %s %s %s\nwant      %s %s %s", got.method, got.path,

@@ -108,7 +108,7 @@ func writeToken(t *testing.T) string {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{Use: "latchkey", SilenceUsage: true}
 	for name, setup := range map[string]func(*cobra.Command){
-		"cred": setupCred, "bind": setupBind, "phantom": setupPhantom,
+		"cred": setupCred, "bind": setupBind, "pool": setupPool, "phantom": setupPhantom,
 	} {
 		cmd := &cobra.Command{Use: name}
 		setup(cmd)

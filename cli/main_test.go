@@ -58,7 +58,7 @@ func TestExitStatus(t *testing.T) {
 		// The root is caddycmd's, named after caddy.CustomBinaryName.
 		{name: "usage error", args: []string{"cred", "add"}, wantStatus: 1,
 			wantErr: "latchkey: expected 1 argument(s), got 0; " +
-				"usage: caddy cred add <name> [flags]\n"},
+				"usage: caddy cred add <name> [--type oauth --token-url URL] [flags]\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,14 +10,27 @@ import (
 
 // phantomInfo is the answer of GET /api/phantom/{name}.
 type phantomInfo struct {
-	// Name is the credential.
+	// Name is the credential or pool.
 	Name string `json:"name"`
 
-	// Kind is the credential's type.
+	// Kind is "static", "oauth" or "pool".
 	Kind string `json:"kind"`
 
-	// Phantom is the value to give the agent.
+	// Phantom is a static credential's value to give the agent.
 	Phantom string `json:"phantom"`
+
+	// AccessToken is the access phantom of an OAuth credential or pool.
+	AccessToken string `json:"access_token"`
+
+	// RefreshToken is the refresh phantom of an OAuth credential or pool.
+	RefreshToken string `json:"refresh_token"`
+
+	// IDToken is a phantom id token, when the account has a real one.
+	IDToken string `json:"id_token"`
+
+	// AccountID is the phantom account id, when the account has a real
+	// one.
+	AccountID string `json:"account_id"`
 }
 
 // setupPhantom builds "phantom" on the command caddycmd made for it.
@@ -29,8 +42,9 @@ func setupPhantom(cmd *cobra.Command) {
 	cmd.RunE = o.run(phantom)
 }
 
-// phantom prints only the phantom value, so that $(latchkey phantom x)
-// captures exactly it.
+// phantom prints only the phantom value of a static credential, so that
+// $(latchkey phantom x) captures exactly it, and the auth-file fields of
+// an OAuth credential or pool.
 func phantom(s *session, args []string) error {
 	data, err := s.call(http.MethodGet, "/api/phantom/"+pathName(args[0]), nil)
 	if err != nil {
@@ -44,9 +58,23 @@ func phantom(s *session, args []string) error {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return fmt.Errorf("reading the answer: %v", err)
 	}
-	if p.Phantom == "" {
+	if p.Phantom != "" {
+		s.printf("%s\n", safe(p.Phantom))
+		return nil
+	}
+	if p.AccessToken == "" {
 		return fmt.Errorf("the server returned no phantom for %q", args[0])
 	}
-	s.printf("%s\n", p.Phantom)
+	fields := [][2]string{
+		{"access_token", p.AccessToken},
+		{"refresh_token", p.RefreshToken},
+		{"id_token", p.IDToken},
+		{"account_id", p.AccountID},
+	}
+	for _, f := range fields {
+		if f[1] != "" {
+			s.printf("%-14s %s\n", f[0]+":", safe(f[1]))
+		}
+	}
 	return nil
 }

@@ -34,9 +34,16 @@ func (o *options) run(fn action) func(*cobra.Command, []string) error {
 	}
 }
 
-// call sends a request to the API and returns the answer's body.
+// call sends a request to the API and returns the answer's body. With
+// --json an error answer is printed as it came, so that a script reads
+// the same shape as from the REST API; the one-line error still goes to
+// stderr and the exit status is still 1.
 func (s *session) call(method, path string, in any) ([]byte, error) {
-	return s.api.do(s.cmd.Context(), method, path, in)
+	data, err := s.api.do(s.cmd.Context(), method, path, in)
+	if se, ok := errors.AsType[*serverError](err); ok && s.json && se.body != nil {
+		s.printRaw(se.body)
+	}
+	return data, err
 }
 
 // out is where results go.
