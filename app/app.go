@@ -51,6 +51,7 @@ type App struct {
 	MaxCooldown caddy.Duration `json:"max_cooldown,omitempty"`
 
 	inst     *instance
+	sink     func(engine.Event)
 	metrics  *metricsCollector
 	poolKey  string
 	apiToken string
@@ -94,8 +95,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.inst, a.poolKey = inst, a.DataDir
-	a.inst.engine.SetLogger(a.logger)
-	a.inst.engine.SetMaxCooldown(time.Duration(a.MaxCooldown))
 
 	// Failover events reach other apps (the Telegram bot) through Caddy's
 	// events app; the engine writes the audit log itself.
@@ -103,7 +102,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading events app: %v", err)
 	}
-	a.inst.engine.SetEventSink(eventSink(ctx, eventsApp.(*caddyevents.App)))
+	a.sink = eventSink(ctx, eventsApp.(*caddyevents.App))
 
 	// Each config load has its own registry, so registering once per
 	// provisioning never collides.
@@ -111,6 +110,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := ctx.GetMetricsRegistry().Register(a.metrics); err != nil {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
+	return nil
+}
+
+// Start points the shared engine at this config's logger, limits and event
+// sink. That happens here rather than in Provision because a config that
+// fails after provisioning (or is only validated) never starts, and its
+// cancelled context would otherwise silence the running config's events.
+func (a *App) Start() error {
+	a.inst.engine.SetLogger(a.logger)
+	a.inst.engine.SetMaxCooldown(time.Duration(a.MaxCooldown))
+	a.inst.engine.SetEventSink(a.sink)
 	return nil
 }
 
@@ -132,9 +142,6 @@ func eventSink(ctx caddy.Context, events *caddyevents.App) func(engine.Event) {
 		})
 	}
 }
-
-// Start does nothing: the database is open once Provision returns.
-func (a *App) Start() error { return nil }
 
 // Stop does nothing; the database is released in Cleanup, after the next
 // config (if any) has taken its own reference.
