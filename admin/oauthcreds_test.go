@@ -25,7 +25,7 @@ func TestOAuthCredentialRoutes(t *testing.T) {
 		{
 			name: "add with every field",
 			req: post(oauthBody(`,"refresh_token":"` + testSecret + `-rt","id_token":"` +
-				testSecret + `-id","expires_at":"2026-12-03T10:00:00+01:00","account_id":"ws_1"`)),
+				idToken + `","expires_at":"2026-12-03T10:00:00+01:00","account_id":"ws_1"`)),
 			status: http.StatusCreated,
 			check: func(t *testing.T, e *testEnv, rec *httptest.ResponseRecorder) {
 				var got map[string]any

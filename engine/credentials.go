@@ -143,8 +143,8 @@ func (e *Engine) RemoveCredential(name string) error {
 			return fmt.Errorf("%w: no credential called %s", ErrNotFound, quoteName(name))
 		}
 		if p, ok := r.poolOf(name); ok {
-			return fmt.Errorf("%w: credential %q is a member of pool %q; remove it from the "+
-				"pool first", ErrConflict, name, p.Name)
+			return fmt.Errorf("%w: credential %q is a member of pool %q; remove the pool "+
+				"first", ErrConflict, name, p.Name)
 		}
 		if refs := r.bindingsOf(name); len(refs) > 0 {
 			return &ReferencedError{Name: name, Bindings: bindingsFrom(refs)}

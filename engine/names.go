@@ -1,6 +1,9 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // MaxNameLength is the longest credential or pool name.
 const MaxNameLength = 64
@@ -15,6 +18,10 @@ func ValidateName(name string) error {
 	}
 	if len(name) > MaxNameLength {
 		return invalidf("name is longer than %d characters", MaxNameLength)
+	}
+	// "." and ".." would be resolved away in URL paths.
+	if strings.Trim(name, ".") == "" {
+		return invalidf("name %s is only dots", quoteName(name))
 	}
 	for i := 0; i < len(name); i++ {
 		if !isNameByte(name[i]) {

@@ -23,6 +23,10 @@ func TestValidateName(t *testing.T) {
 		{"naïve", false},
 		{"a/b", false},
 		{"a%2f", false},
+		{".", false},
+		{"..", false},
+		{"...", false},
+		{".hidden", true},
 	}
 	for _, tt := range tests {
 		err := ValidateName(tt.name)

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/latchkeyproxy/latchkey/oauth"
 	"github.com/latchkeyproxy/latchkey/store"
 )
 
@@ -62,6 +63,18 @@ func validateTokenURL(raw string) error {
 	return nil
 }
 
+// validateIDToken checks that an id token, if given, is a JWT: the agent
+// gets a phantom built from its claims.
+func validateIDToken(token string) error {
+	if token == "" {
+		return nil
+	}
+	if _, err := oauth.DecodeJWTClaims(token); err != nil {
+		return invalidf("id_token is not a JWT (header.payload.signature)")
+	}
+	return nil
+}
+
 // validateOptionalSecret checks a token that may be absent.
 func validateOptionalSecret(field, value string) error {
 	if value == "" {
@@ -90,6 +103,9 @@ func (e *Engine) AddOAuthCredential(spec OAuthSpec) (CredentialInfo, error) {
 	if err := validateTokenURL(spec.TokenURL); err != nil {
 		return CredentialInfo{}, err
 	}
+	if err := validateIDToken(spec.IDToken); err != nil {
+		return CredentialInfo{}, err
+	}
 
 	now := e.now().UTC()
 	c := store.Credential{Name: spec.Name, Type: store.TypeOAuth, CreatedAt: now, UpdatedAt: now,
@@ -116,6 +132,9 @@ func (e *Engine) UpdateOAuthTokens(name string, u TokenUpdate) error {
 		if err := validateOptionalSecret(field, v); err != nil {
 			return err
 		}
+	}
+	if err := validateIDToken(u.IDToken); err != nil {
+		return err
 	}
 	err := e.update(func(tx *store.Txn, r *records) error {
 		c, ok := r.creds[name]

@@ -125,7 +125,10 @@ func (e *Engine) CreatePool(spec PoolSpec) (Pool, error) {
 			return err
 		}
 		p.CreatedAt = e.now().UTC()
-		p.Epoch = 1
+		// An epoch no earlier pool of this name had, so an operation
+		// that read the pool before it was removed and created again
+		// notices.
+		p.Epoch = uint64(time.Now().UnixNano())
 		r.pools[p.Name] = p
 		r.active[p.Name] = p.Members[0]
 		created = p

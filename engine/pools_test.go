@@ -405,3 +405,37 @@ func TestRefreshAnswerMapsTheAccountIDToThePhantom(t *testing.T) {
 		t.Errorf("refresh answer %s carries the real account id, want the phantom", res.Body)
 	}
 }
+
+func TestRotateNoticesAPoolRemovedAndCreatedAgain(t *testing.T) {
+	f := newPoolFixture(t, t.TempDir())
+	f.setup(t)
+	addOAuth(t, f.e, "d")
+	f.e.CreatePool(PoolSpec{Name: "q", Members: []string{"d"}})
+	before, _ := f.e.PoolStatus("q")
+
+	if err := f.e.RemovePool("q"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.CreatePool(PoolSpec{Name: "q", Members: []string{"d"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.Rotate("q", before.Epoch()); !errors.Is(err, ErrRace) {
+		t.Errorf("Rotate with the epoch of the removed pool = %v, want ErrRace", err)
+	}
+	if st, _ := f.e.PoolStatus("q"); st.Members[0].State != StateHealthy {
+		t.Errorf("a refused rotate wrote a cooldown: %+v", st)
+	}
+}
+
+func TestOAuthCredentialRefusesAnIDTokenThatIsNotAJWT(t *testing.T) {
+	f := newPoolFixture(t, t.TempDir())
+	_, err := f.e.AddOAuthCredential(OAuthSpec{Name: "x", AccessToken: "at", IDToken: "opaque",
+		TokenURL: "https://auth.test/token"})
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("AddOAuthCredential with a non-JWT id token = %v, want ErrInvalid", err)
+	}
+	addOAuth(t, f.e, "y")
+	if err := f.e.UpdateOAuthTokens("y", TokenUpdate{IDToken: "opaque"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("UpdateOAuthTokens with a non-JWT id token = %v, want ErrInvalid", err)
+	}
+}

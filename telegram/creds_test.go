@@ -60,7 +60,9 @@ func TestCredAddReadsTheNextMessageAndDeletesIt(t *testing.T) {
 
 func TestCredAddOAuthReadsTokensOnePerLine(t *testing.T) {
 	h := newHarness(t, operator)
-	tokens := []string{"at-live-1111", "rt-live-2222", "id-live-3333"}
+	// The id token must be a JWT; its payload is {"sub":"id-live-3333"}.
+	tokens := []string{"at-live-1111", "rt-live-2222",
+		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJpZC1saXZlLTMzMzMifQ.c2ln"}
 
 	want := "Send the tokens of <b>acct</b> as your next message, one per line: the access " +
 		"token, then the refresh token and the id token if there are any. I will delete that " +
