@@ -18,6 +18,7 @@ type poolService interface {
 	Rotate(name string) (poolops.RotateResult, error)
 	Remove(name string) error
 	Reset(name, member string) (poolops.PoolStatus, error)
+	Summary() poolops.Summary
 }
 
 // poolHandler serves one method of a pool route with the pool operations

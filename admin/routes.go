@@ -62,6 +62,9 @@ func (a *API) routeTable() []route {
 		{"/api/pools/{name}/reset", map[string]handler{
 			http.MethodPost: a.poolRoute(resetPool),
 		}},
+		{"/api/status", map[string]handler{
+			http.MethodGet: a.poolRoute(getStatus),
+		}},
 		{"/api/openapi.yaml", map[string]handler{
 			http.MethodGet: getOpenAPI,
 		}},

@@ -204,7 +204,7 @@ func TestRoutePatterns(t *testing.T) {
 	}
 	want := []string{"/api/credentials", "/api/credentials/{name}", "/api/bindings",
 		"/api/bindings/{id}", "/api/phantom/{name}", "/api/pools", "/api/pools/{name}",
-		"/api/pools/{name}/rotate", "/api/pools/{name}/reset", "/api/openapi.yaml"}
+		"/api/pools/{name}/rotate", "/api/pools/{name}/reset", "/api/status", "/api/openapi.yaml"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("patterns = %q, want %q", got, want)
 	}

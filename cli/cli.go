@@ -75,6 +75,20 @@ shows what the proxy is doing now.
 		CobraFunc: setupPool,
 	})
 	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "status",
+		Short: "Shows what the running latchkey is doing: pools, health and counts",
+		Long: `
+Prints the running instance's version and uptime, what it holds, each pool
+with the member serving now and how many of its members are healthy, and
+the event counts since start (injections, strips, failovers, retries,
+refreshes, token rewrites, fail-closed answers). GET /api/status and the
+bot's /status report the same summary.
+
+	$ latchkey status
+	$ latchkey status --json`,
+		CobraFunc: setupStatus,
+	})
+	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "phantom",
 		Usage: "<name>",
 		Short: "Prints the phantom token to give an agent for a credential or pool",

@@ -109,6 +109,7 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{Use: "latchkey", SilenceUsage: true}
 	for name, setup := range map[string]func(*cobra.Command){
 		"cred": setupCred, "bind": setupBind, "pool": setupPool, "phantom": setupPhantom,
+		"status": setupStatus,
 	} {
 		cmd := &cobra.Command{Use: name}
 		setup(cmd)

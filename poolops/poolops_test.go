@@ -147,3 +147,26 @@ func TestConcurrentRotatesAndStatusStayConsistent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSummaryReportsPoolsAndCounts(t *testing.T) {
+	o := newOps(t)
+	o.Create("codex", []string{"a", "b"}, "")
+	o.eng.AddBinding(engine.BindingSpec{Credential: "codex", Destination: "chatgpt.com"})
+	o.eng.Count(engine.MetricInjections, "codex", "")
+	o.Rotate("codex")
+
+	s := o.Summary()
+	if s.Credentials != 4 || s.Bindings != 1 || len(s.Pools) != 1 {
+		t.Fatalf("summary = %+v, want 4 credentials, 1 binding, 1 pool", s)
+	}
+	p := s.Pools[0]
+	if p.Active != "b" || p.Healthy != 1 || p.Members != 2 || p.Injections != 1 {
+		t.Errorf("pool summary = %+v, want b active, 1 of 2 healthy, 1 injection", p)
+	}
+	if s.Counts["injections"] != 1 || s.Counts["fail_closed"] != 0 {
+		t.Errorf("counts = %v, want 1 injection and fail_closed present at 0", s.Counts)
+	}
+	if s.Version == "" || s.StartedAt.IsZero() {
+		t.Errorf("summary lacks a version or start time: %+v", s)
+	}
+}
