@@ -56,12 +56,6 @@ func (f *poolFixture) setup(t *testing.T) {
 	}
 }
 
-func (f *poolFixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-}
-
 func rateLimited(now time.Time) failover.Verdict {
 	return failover.Verdict{Kind: failover.RateLimited, Tag: "429", Cooldown: time.Minute,
 		Until: now.Add(time.Minute)}

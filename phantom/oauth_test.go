@@ -29,9 +29,9 @@ func TestAccessPhantomHasNoExpiry(t *testing.T) {
 }
 
 func TestOAuthPhantomsAreStableAndDistinct(t *testing.T) {
-	a, b := testCodec(t, 5), testCodec(t, 6)
-	if a.Access("pool", "p") != a.Access("pool", "p") || a.Refresh("p") != a.Refresh("p") ||
-		a.AccountID("p") != a.AccountID("p") {
+	a, again, b := testCodec(t, 5), testCodec(t, 5), testCodec(t, 6)
+	if a.Access("pool", "p") != again.Access("pool", "p") || a.Refresh("p") != again.Refresh("p") ||
+		a.AccountID("p") != again.AccountID("p") {
 		t.Error("one install minted two different phantoms for one pool")
 	}
 	if a.Access("pool", "p") == b.Access("pool", "p") || a.Refresh("p") == b.Refresh("p") {
