@@ -22,13 +22,13 @@ type refreshCoalescer struct {
 
 type refreshCall struct {
 	done chan struct{}
-	res  *RefreshResult
+	res  *memberRefresh
 	err  error
 }
 
 type recentRefresh struct {
 	at  time.Time
-	res *RefreshResult
+	res *memberRefresh
 }
 
 func newRefreshCoalescer() *refreshCoalescer {
@@ -40,7 +40,7 @@ func newRefreshCoalescer() *refreshCoalescer {
 // now (then it returns that result). shared tells whether the result came
 // from another call.
 func (c *refreshCoalescer) do(key string, now time.Time, useRecent bool,
-	fn func() (*RefreshResult, error)) (res *RefreshResult, shared bool, err error) {
+	fn func() (*memberRefresh, error)) (res *memberRefresh, shared bool, err error) {
 	c.mu.Lock()
 	if r, ok := c.recent[key]; ok && useRecent && now.Sub(r.at) < recentWindow {
 		c.mu.Unlock()
@@ -59,7 +59,7 @@ func (c *refreshCoalescer) do(key string, now time.Time, useRecent bool,
 
 	c.mu.Lock()
 	delete(c.calls, key)
-	if call.err == nil && call.res != nil && call.res.Refreshed {
+	if call.err == nil && call.res != nil && call.res.after != nil {
 		c.recent[key] = recentRefresh{at: now, res: call.res}
 	}
 	c.mu.Unlock()

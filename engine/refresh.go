@@ -122,10 +122,12 @@ func (e *Engine) Refresh(ctx context.Context, req RefreshRequest,
 // refreshMember refreshes one credential, coalesced. An agent's refresh
 // (useRecent) is also answered by a refresh that just finished; latchkey's
 // own refresh of an expired token is not, since that token may be the one
-// the recent refresh left behind.
+// the recent refresh left behind. The upstream exchange is shared per
+// credential, but each caller's answer is built for its own identity: a
+// credential can serve as itself and as a pool member.
 func (e *Engine) refreshMember(ctx context.Context, id *identity, member string,
 	req RefreshRequest, exchange TokenExchange, useRecent bool) (*RefreshResult, error) {
-	res, shared, err := e.refreshes.do(member, e.now(), useRecent, func() (*RefreshResult, error) {
+	mr, shared, err := e.refreshes.do(member, e.now(), useRecent, func() (*memberRefresh, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 		defer cancel()
 		return e.exchangeTokens(ctx, id, member, req, exchange)
@@ -138,16 +140,35 @@ func (e *Engine) refreshMember(ctx context.Context, id *identity, member string,
 	} else {
 		e.Count(MetricRefreshes, id.name, "upstream")
 	}
+	var res *RefreshResult
+	if err == nil {
+		res, err = e.answerFor(id, member, mr)
+	}
 	if errors.Is(err, ErrUnparseable) || errors.Is(err, ErrNotDurable) {
 		e.Count(MetricFailClosed, id.name, "")
 	}
 	return res, err
 }
 
+// memberRefresh is the outcome of one upstream exchange for a credential,
+// before it is turned into any identity's answer.
+type memberRefresh struct {
+	answer *TokenAnswer
+
+	// before are the credential's tokens the exchange used; after are the
+	// tokens it stored, nil when the upstream did not issue new ones.
+	before store.OAuthTokens
+	after  *store.OAuthTokens
+
+	// rotated tells whether the upstream issued a new refresh token, and
+	// newIDToken whether the answer carries an id token.
+	rotated, newIDToken bool
+}
+
 // exchangeTokens does the one upstream exchange for a member and stores its
 // result.
 func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string,
-	req RefreshRequest, exchange TokenExchange) (*RefreshResult, error) {
+	req RefreshRequest, exchange TokenExchange) (*memberRefresh, error) {
 	cred, ok := e.current.Load().records.creds[member]
 	if !ok || cred.OAuth == nil {
 		return nil, fmt.Errorf("credential %q is not an oauth credential", member)
@@ -164,16 +185,12 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 	if err != nil {
 		return nil, fmt.Errorf("refreshing %q: %v", member, err)
 	}
-	scrub := e.tokenScrubber(id, cred)
-	res := &RefreshResult{Status: ans.Status, Header: scrubHeader(ans.Header, scrub),
-		Member: member}
+	mr := &memberRefresh{answer: ans, before: *cred.OAuth}
 	if ans.Status < 200 || ans.Status > 299 {
-		// An error answer may echo the real refresh token.
-		res.Body = []byte(scrub.Replace(string(ans.Body)))
 		e.log().Info("refresh rejected", zap.String("credential", member),
 			zap.Int("status", ans.Status))
 		e.recordRejection(id, member, req.Host, ans)
-		return res, nil
+		return mr, nil
 	}
 
 	tokens, err := oauth.ParseTokenResponse(ans.Header.Get("Content-Type"), ans.Body)
@@ -195,26 +212,44 @@ func (e *Engine) exchangeTokens(ctx context.Context, id *identity, member string
 	if err := e.storeTokens(member, updated); err != nil {
 		return nil, err
 	}
+	mr.after, mr.rotated, mr.newIDToken = &updated, tokens.RefreshToken != "", tokens.IDToken != ""
+	e.log().Info("refreshed", zap.String("credential", member), zap.String("identity", id.name),
+		zap.Bool("rotated_refresh_token", mr.rotated))
+	return mr, nil
+}
+
+// answerFor turns a member's exchange into the answer for one identity:
+// the upstream's answer with the member's real tokens and account id
+// replaced by that identity's phantoms.
+func (e *Engine) answerFor(id *identity, member string, mr *memberRefresh) (*RefreshResult, error) {
+	ans := mr.answer
+	scrub := e.tokenScrubber(id, mr.before, mr.after)
+	res := &RefreshResult{Status: ans.Status, Header: scrubHeader(ans.Header, scrub),
+		Member: member}
+	if mr.after == nil {
+		// An error answer may echo the real refresh token.
+		res.Body = []byte(scrub.Replace(string(ans.Body)))
+		return res, nil
+	}
 
 	subst := oauth.Tokens{AccessToken: id.access, RefreshToken: id.refresh}
-	if tokens.IDToken != "" {
-		if subst.IDToken, err = e.phantomIDToken(id, store.Credential{Name: member,
-			OAuth: &updated}); err != nil {
+	if mr.newIDToken {
+		tok, err := e.phantomIDToken(id, store.Credential{Name: member, OAuth: mr.after})
+		if err != nil {
 			return nil, fmt.Errorf("%w: id token for %q: %v", ErrUnparseable, member, err)
 		}
+		subst.IDToken = tok
 	}
-	phantomBody, err := oauth.RewriteTokenResponse(ans.Header.Get("Content-Type"), ans.Body, subst)
+	body, err := oauth.RewriteTokenResponse(ans.Header.Get("Content-Type"), ans.Body, subst)
 	if err != nil {
 		return nil, fmt.Errorf("%w: token response for %q: %v", ErrUnparseable, member, err)
 	}
 	// Token answers may carry the account too (Claude's account.uuid).
-	if updated.AccountID != "" {
-		phantomBody = bytes.ReplaceAll(phantomBody, []byte(updated.AccountID), []byte(id.account))
+	if a := mr.after.AccountID; a != "" {
+		body = bytes.ReplaceAll(body, []byte(a), []byte(id.account))
 	}
-	res.Body, res.Refreshed = phantomBody, true
+	res.Body, res.Refreshed = body, true
 	e.Count(MetricTokenRewrites, id.name, "")
-	e.log().Info("refreshed", zap.String("credential", member), zap.String("identity", id.name),
-		zap.Bool("rotated_refresh_token", tokens.RefreshToken != ""))
 	return res, nil
 }
 
@@ -273,15 +308,22 @@ func putTokens(tx *store.Txn, r *records, member string, t store.OAuthTokens, no
 	return tx.PutCredential(c)
 }
 
-// tokenScrubber replaces a credential's real tokens with the identity's
-// phantoms, for answers that echo them.
-func (e *Engine) tokenScrubber(id *identity, c store.Credential) *strings.Replacer {
+// tokenScrubber replaces a credential's real tokens (those an exchange used
+// and, if any, those it stored) with the identity's phantoms, for answers
+// that echo them.
+func (e *Engine) tokenScrubber(id *identity, before store.OAuthTokens,
+	after *store.OAuthTokens) *strings.Replacer {
+	sets := []store.OAuthTokens{before}
+	if after != nil {
+		sets = append(sets, *after)
+	}
 	var pairs []string
-	for _, p := range [][2]string{{c.OAuth.AccessToken, id.access},
-		{c.OAuth.RefreshToken, id.refresh}, {c.OAuth.IDToken, ""},
-		{c.OAuth.AccountID, id.account}} {
-		if p[0] != "" {
-			pairs = append(pairs, p[0], p[1])
+	for _, t := range sets {
+		for _, p := range [][2]string{{t.AccessToken, id.access}, {t.RefreshToken, id.refresh},
+			{t.IDToken, ""}, {t.AccountID, id.account}} {
+			if p[0] != "" {
+				pairs = append(pairs, p[0], p[1])
+			}
 		}
 	}
 	return strings.NewReplacer(pairs...)

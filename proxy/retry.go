@@ -90,7 +90,9 @@ func (t *retryTransport) handleFailure(req *http.Request, x *exchange, served en
 			zap.Error(err))
 		return false
 	}
-	return out.Switched && !out.Exhausted
+	// Another request may have moved the pool first; what matters is
+	// whether someone other than the member that failed serves now.
+	return !out.Exhausted && out.To != served.Member
 }
 
 // rebuild makes the request again from what the agent sent, injected for

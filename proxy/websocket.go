@@ -124,7 +124,7 @@ func (ws *wsRelay) dial(ctx context.Context) (*websocket.Conn, upgradeFailure) {
 			break
 		}
 		out, err := ws.h.engine.ReportFailure(served.Identity, served.Member, v, ws.x.target.Host)
-		if err != nil || !out.Switched || out.Exhausted {
+		if err != nil || out.Exhausted || out.To == served.Member {
 			break
 		}
 		ws.x.plan = ws.h.engine.Plan(ws.x.target.Host, atoiPort(ws.x.target.Port))
@@ -264,7 +264,8 @@ func (ws *wsRelay) failover(ctx context.Context, v failover.Verdict) bool {
 		return false
 	}
 	out, err := ws.h.engine.ReportFailure(served.Identity, served.Member, v, ws.x.target.Host)
-	if err != nil || !out.Switched || out.Exhausted || ws.overflow || len(ws.pending) == 0 {
+	if err != nil || out.Exhausted || out.To == served.Member || ws.overflow ||
+		len(ws.pending) == 0 {
 		return false
 	}
 
