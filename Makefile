@@ -15,7 +15,7 @@ VULNDB       := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 LATCHKEY_DATA_DIR ?= $(HOME)/.local/share/latchkey
 export LATCHKEY_DATA_DIR
 
-.PHONY: build run test test-clients bench xcaddy lint fuzz demo clean
+.PHONY: build run test test-clients bench xcaddy lint fuzz load demo clean
 
 ## build: compile bin/latchkey (Caddy with the standard modules and latchkey's).
 build:
@@ -64,14 +64,36 @@ test-clients: build $(CODEX_DIR)/.installed $(CLAUDE_DIR)/.installed
 demo: build
 	$(GO) run ./demo -bin $(BIN)
 
-## bench: the Go micro-benchmarks of the hot paths.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./swap/ ./mitm/ ./engine/
+## bench: the side-by-side load benchmark on loopback (writes bench/RESULTS.md;
+## about 6 minutes on 2 cores), then the Go micro-benchmarks of the hot paths,
+## appended to it. BENCH_FLAGS go to the driver (see bench/README.md).
+BENCH_FLAGS ?=
+BENCHTIME   ?= 1s
+bench: build
+	$(GO) build -o bin/latchkey-bench ./bench/cmd/latchkey-bench
+	bin/latchkey-bench -bin $(BIN) -go $(GO) -out bench/RESULTS.md $(BENCH_FLAGS)
+	mkdir -p bench/out
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) \
+		./swap/ ./mitm/ ./engine/ ./proxy/ ./failover/ ./oauth/ > bench/out/micro.txt; \
+		status=$$?; cat bench/out/micro.txt; exit $$status
+	bin/latchkey-bench append-micro bench/out/micro.txt bench/RESULTS.md
 
-## fuzz: run each fuzz target for FUZZTIME (default 30s).
+## fuzz: run every fuzz target of the module for FUZZTIME each (default 30s);
+## `go test` runs their seed corpora anyway.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzReaderMatchesReplace -fuzztime $(FUZZTIME) ./swap/
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$($(GO) test -list '^Fuzz' $$dir/ | grep '^Fuzz'); do \
+			echo "fuzz: $$dir $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir/; \
+		done; \
+	done
+
+## load: the load test's long profile (100 agents, a pool of three, ~70 s);
+## the short profile runs in `make test`.
+load: build
+	LATCHKEY_LOAD=1 LATCHKEY_BIN="$(CURDIR)/$(BIN)" $(GO) test -count=1 -v -timeout 30m \
+		-run 'TestLoad' ./tests/
 
 ## xcaddy: build bin/caddy-xcaddy the way users build their own Caddy with xcaddy.
 xcaddy:
@@ -84,7 +106,7 @@ lint:
 	$(GO) run $(GOFUMPT) -l -d $$(git ls-files '*.go')
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
-	./.ci/vulncheck
+	GO="$(GO)" VULNDB="$(VULNDB)" GOVULNCHECK="$(GOVULNCHECK)" ./.ci/vulncheck
 
 clean:
 	rm -rf bin

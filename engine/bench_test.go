@@ -13,8 +13,10 @@ import (
 // must strip.
 func benchEngine(b *testing.B) *Engine {
 	b.Helper()
-	db, err := store.Open(store.Options{Dir: b.TempDir(),
-		EncryptionKey: bytes.Repeat([]byte{5}, store.EncryptionKeySize)})
+	db, err := store.Open(store.Options{
+		Dir:           b.TempDir(),
+		EncryptionKey: bytes.Repeat([]byte{5}, store.EncryptionKeySize),
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -25,8 +27,10 @@ func benchEngine(b *testing.B) *Engine {
 	}
 	b.Cleanup(func() { e.Close(); db.Close() })
 
-	static := map[string]string{"openai": "api.openai.com", "anthropic": "api.anthropic.com",
-		"github": "api.github.com", "gitlab": "*.gitlab.com"}
+	static := map[string]string{
+		"openai": "api.openai.com", "anthropic": "api.anthropic.com",
+		"github": "api.github.com", "gitlab": "*.gitlab.com",
+	}
 	for name, host := range static {
 		if _, err := e.AddStaticCredential(name, "sk-"+name+"-0123456789abcdef0123456789"); err != nil {
 			b.Fatal(err)
@@ -36,9 +40,11 @@ func benchEngine(b *testing.B) *Engine {
 		}
 	}
 	for _, m := range []string{"acct_a", "acct_b"} {
-		if _, err := e.AddOAuthCredential(OAuthSpec{Name: m, AccessToken: "at-" + m + "-0123456789",
+		if _, err := e.AddOAuthCredential(OAuthSpec{
+			Name: m, AccessToken: "at-" + m + "-0123456789",
 			RefreshToken: "rt-" + m + "-0123456789", TokenURL: "https://auth.openai.com/oauth/token",
-			AccountID: "acct-" + m}); err != nil {
+			AccountID: "acct-" + m,
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/latchkeyproxy/latchkey/swap"
 )
@@ -19,14 +20,17 @@ const bufferedBodyLimit = 64 << 10
 // (-1 when streamed). onDone receives the matches once the whole body has
 // been read.
 func swapBody(body io.ReadCloser, length int64, rep *swap.Replacer,
-	onDone func(swap.Matches)) (io.ReadCloser, int64, error) {
+	onDone func(swap.Matches),
+) (io.ReadCloser, int64, error) {
 	if length >= 0 && length <= bufferedBodyLimit {
-		raw, err := io.ReadAll(io.LimitReader(body, length+1))
+		raw, err := readUpTo(body, length+1)
 		body.Close()
 		if err != nil {
 			return nil, 0, fmt.Errorf("reading body: %v", err)
 		}
-		out, m := rep.Replace(string(raw))
+		// Replace only reads its argument, and raw is not written to
+		// again, so viewing it as a string saves copying the body.
+		out, m := rep.Replace(unsafe.String(unsafe.SliceData(raw), len(raw)))
 		if m.Any() && onDone != nil {
 			onDone(m)
 		}
@@ -36,6 +40,24 @@ func swapBody(body io.ReadCloser, length int64, rep *swap.Replacer,
 		return io.NopCloser(strings.NewReader(out)), int64(len(out)), nil
 	}
 	return &reportingReader{Reader: rep.NewReader(body), onDone: onDone}, -1, nil
+}
+
+// readUpTo reads r until io.EOF or until it has n bytes, as
+// io.ReadAll(io.LimitReader(r, n)) does, into one buffer of n bytes instead
+// of one grown as the data comes: the length of these bodies is known.
+func readUpTo(r io.Reader, n int64) ([]byte, error) {
+	buf := make([]byte, 0, n)
+	for int64(len(buf)) < n {
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // reportingReader hands the matches of a streamed body to onDone when the

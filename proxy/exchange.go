@@ -89,7 +89,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 		x.origHeader = pr.Out.Header.Clone()
 		x.origURL = *pr.Out.URL
 		if hasBody(pr.Out) {
-			x.replay = newReplayBody(pr.Out.Body, x.retryBodyLimit)
+			x.replay = newReplayBody(pr.Out.Body, pr.Out.ContentLength, x.retryBodyLimit)
 			pr.Out.Body = x.replay
 		}
 	}

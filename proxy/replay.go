@@ -22,8 +22,11 @@ type replayBody struct {
 	eof      bool
 }
 
-func newReplayBody(src io.ReadCloser, limit int64) *replayBody {
-	return &replayBody{src: src, limit: limit}
+// newReplayBody keeps src for a replay. length is its declared length (-1
+// when unknown): a body declared longer than the limit would overflow it
+// anyway, so none of it is kept, which spares copying up to limit bytes.
+func newReplayBody(src io.ReadCloser, length, limit int64) *replayBody {
+	return &replayBody{src: src, limit: limit, overflow: length > limit}
 }
 
 func (b *replayBody) Read(p []byte) (int, error) {

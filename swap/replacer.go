@@ -29,6 +29,11 @@ type Replacer struct {
 	prefix string
 	rare   int // index in prefix of the byte the scan looks for
 
+	// Otherwise, when a few rare bytes at fixed offsets cover every
+	// pattern, the scan looks for those (see anchors.go).
+	anchors      []anchor
+	maxAnchorOff int
+
 	bufs sync.Pool // *[]byte read buffers for Readers
 }
 
@@ -76,6 +81,11 @@ func New(pairs []Pair) *Replacer {
 		l := tree.kids[0].label
 		r.prefix = l[:min(len(l), maxPrefix)]
 		r.rare = rarest(r.prefix)
+	} else if r.count > 0 {
+		r.anchors = chooseAnchors(pairs)
+		for _, a := range r.anchors {
+			r.maxAnchorOff = max(r.maxAnchorOff, a.off)
+		}
 	}
 	return r
 }
@@ -134,6 +144,15 @@ func (r *Replacer) find(b []byte, from, limit int, atEOF bool) (j, idx, n int, e
 	if r.prefix != "" {
 		return r.findPrefix(b, from, limit, atEOF)
 	}
+	if r.anchors != nil && limit-from >= minAnchored {
+		return r.findAnchored(b, from, limit, atEOF)
+	}
+	return r.findTable(b, from, limit, atEOF)
+}
+
+// findTable is find by the pair table: it tests the byte pair at every
+// position.
+func (r *Replacer) findTable(b []byte, from, limit int, atEOF bool) (j, idx, n int, ev event) {
 	t := &r.second
 	for j = from; j < limit; j++ {
 		// Most input starts no pattern, so this loop is where the time
