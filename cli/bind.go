@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -101,17 +99,9 @@ defaults to Authorization and the template to "Bearer {value}".`,
 
 // bindAdd adds a binding.
 func bindAdd(s *session, spec newBinding) error {
-	data, err := s.call(http.MethodPost, "/api/bindings", spec)
-	if err != nil {
+	b, printed, err := fetch[binding](s, http.MethodPost, "/api/bindings", spec)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var b binding
-	if err := json.Unmarshal(data, &b); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	s.printf("binding %s added: %s on %s, ports %s, header %s\n", cell(b.ID),
 		cell(b.Credential), cell(b.Destination), formatPorts(b.Ports), cell(b.Header))
@@ -120,17 +110,9 @@ func bindAdd(s *session, spec newBinding) error {
 
 // bindList prints the bindings.
 func bindList(s *session, _ []string) error {
-	data, err := s.call(http.MethodGet, "/api/bindings", nil)
-	if err != nil {
+	binds, printed, err := fetch[[]binding](s, http.MethodGet, "/api/bindings", nil)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var binds []binding
-	if err := json.Unmarshal(data, &binds); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	if len(binds) == 0 {
 		s.printf("no bindings\n")

@@ -149,17 +149,9 @@ func credAdd(s *session, name string, f oauthFlags) error {
 		return fmt.Errorf("unknown credential type %q; use static or oauth", f.typ)
 	}
 
-	data, err := s.call(http.MethodPost, "/api/credentials", body)
-	if err != nil {
+	c, printed, err := fetch[credential](s, http.MethodPost, "/api/credentials", body)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var c credential
-	if err := json.Unmarshal(data, &c); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	s.printf("credential %s added\n", quoted(c.Name))
 	return nil
@@ -167,17 +159,9 @@ func credAdd(s *session, name string, f oauthFlags) error {
 
 // credList prints the credentials.
 func credList(s *session, _ []string) error {
-	data, err := s.call(http.MethodGet, "/api/credentials", nil)
-	if err != nil {
+	creds, printed, err := fetch[[]credential](s, http.MethodGet, "/api/credentials", nil)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var creds []credential
-	if err := json.Unmarshal(data, &creds); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	if len(creds) == 0 {
 		s.printf("no credentials\n")

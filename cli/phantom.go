@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -46,17 +45,9 @@ func setupPhantom(cmd *cobra.Command) {
 // $(latchkey phantom x) captures exactly it, and the auth-file fields of
 // an OAuth credential or pool.
 func phantom(s *session, args []string) error {
-	data, err := s.call(http.MethodGet, "/api/phantom/"+pathName(args[0]), nil)
-	if err != nil {
+	p, printed, err := fetch[phantomInfo](s, http.MethodGet, "/api/phantom/"+pathName(args[0]), nil)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var p phantomInfo
-	if err := json.Unmarshal(data, &p); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	if p.Phantom != "" {
 		s.printf("%s\n", safe(p.Phantom))

@@ -136,17 +136,9 @@ func setupPool(cmd *cobra.Command) {
 
 // poolCreate creates a pool.
 func poolCreate(s *session, spec newPool) error {
-	data, err := s.call(http.MethodPost, "/api/pools", spec)
-	if err != nil {
+	p, printed, err := fetch[pool](s, http.MethodPost, "/api/pools", spec)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var p pool
-	if err := json.Unmarshal(data, &p); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	s.printf("pool %s created with members %s (strategy: %s)\n", quoted(p.Name),
 		safe(strings.Join(memberNames(p.Members), ", ")), safe(p.Strategy))
@@ -155,17 +147,9 @@ func poolCreate(s *session, spec newPool) error {
 
 // poolList prints the pools.
 func poolList(s *session, _ []string) error {
-	data, err := s.call(http.MethodGet, "/api/pools", nil)
-	if err != nil {
+	pools, printed, err := fetch[[]pool](s, http.MethodGet, "/api/pools", nil)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var pools []pool
-	if err := json.Unmarshal(data, &pools); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	if len(pools) == 0 {
 		s.printf("no pools\n")
@@ -192,17 +176,9 @@ func poolStatusCmd(s *session, args []string) error {
 
 // poolRotate parks the active member and reports the switch.
 func poolRotate(s *session, args []string) error {
-	data, err := s.call(http.MethodPost, "/api/pools/"+pathName(args[0])+"/rotate", nil)
-	if err != nil {
+	r, printed, err := fetch[rotateResult](s, http.MethodPost, "/api/pools/"+pathName(args[0])+"/rotate", nil)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var r rotateResult
-	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	s.printf("pool %s rotated from %s to %s; %s is parked until %s\n", quoted(r.Pool),
 		quoted(r.From), quoted(r.To), quoted(r.From), formatTime(r.ParkedUntil))

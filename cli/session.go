@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,4 +112,22 @@ func groupCommand(cmd *cobra.Command) {
 		return fmt.Errorf("unknown command %q for %q; see %s --help", args[0],
 			c.CommandPath(), c.CommandPath())
 	}
+}
+
+// fetch calls the API and decodes its answer into a T. With --json it
+// prints the answer as it came instead and reports printed, so that every
+// command's --json output is exactly the REST JSON.
+func fetch[T any](s *session, method, path string, in any) (out T, printed bool, err error) {
+	data, err := s.call(method, path, in)
+	if err != nil {
+		return out, false, err
+	}
+	if s.json {
+		s.printRaw(data)
+		return out, true, nil
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return out, false, fmt.Errorf("reading the answer: %v", err)
+	}
+	return out, false, nil
 }

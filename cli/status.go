@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -57,17 +55,9 @@ func setupStatus(cmd *cobra.Command) {
 //	codex  acct_b  1/2      42          1
 //	events: failovers=1 injections=42 ...
 func status(s *session, _ []string) error {
-	data, err := s.call(http.MethodGet, "/api/status", nil)
-	if err != nil {
+	sum, printed, err := fetch[summary](s, http.MethodGet, "/api/status", nil)
+	if err != nil || printed {
 		return err
-	}
-	if s.json {
-		s.printRaw(data)
-		return nil
-	}
-	var sum summary
-	if err := json.Unmarshal(data, &sum); err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
 	}
 	up := time.Duration(sum.UptimeSeconds) * time.Second
 	s.printf("%s, up %s (since %s)\n", sum.Version, up, sum.StartedAt.UTC().Format(time.RFC3339))
