@@ -10,9 +10,10 @@ GOVULNCHECK  := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB       := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 
 # Where `make run` keeps its data: the database, the generated keys, the API
-# token and the admin socket. The CLI finds the same directory through the
-# same variable.
-LATCHKEY_DATA_DIR ?= $(HOME)/.local/share/latchkey
+# token and the admin socket. The default is the latchkey app's own default
+# (<caddy data dir>/latchkey), which is also where the CLI looks when the
+# variable is not set.
+LATCHKEY_DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/caddy/latchkey
 export LATCHKEY_DATA_DIR
 
 .PHONY: build run test test-clients bench xcaddy lint fuzz load demo clean
