@@ -124,9 +124,11 @@ type RotateResult struct {
 	// Pool is the rotated pool.
 	Pool string `json:"pool"`
 
-	// From is the member that was parked, To the one now active.
+	// From is the member that was parked.
 	From string `json:"from"`
-	To   string `json:"to"`
+
+	// To is the member now active.
+	To string `json:"to"`
 
 	// ParkedUntil is when From may serve again.
 	ParkedUntil time.Time `json:"parked_until"`

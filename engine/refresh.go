@@ -33,9 +33,14 @@ type TokenExchange func(ctx context.Context, tokenURL, contentType string,
 
 // TokenAnswer is the upstream's answer to a token request.
 type TokenAnswer struct {
+	// Status is the HTTP status of the answer.
 	Status int
+
+	// Header is the answer's header.
 	Header http.Header
-	Body   []byte
+
+	// Body is the answer's body, decoded from any Content-Encoding.
+	Body []byte
 }
 
 // RefreshRequest is an agent's refresh grant, found by the probe at a token
@@ -44,9 +49,11 @@ type RefreshRequest struct {
 	// Identity is the credential or pool whose refresh phantom was sent.
 	Identity string
 
-	// ContentType and Body are the agent's request as sent.
+	// ContentType is the Content-Type of the agent's request.
 	ContentType string
-	Body        []byte
+
+	// Body is the agent's request body as sent, with phantoms.
+	Body []byte
 
 	// Grant is what the probe parsed from Body.
 	Grant oauth.Grant
@@ -57,11 +64,15 @@ type RefreshRequest struct {
 
 // RefreshResult is the answer for the agent: phantoms only.
 type RefreshResult struct {
-	// Status, Header and Body are the answer to write. Body is never
-	// encoded, and Header has no Content-Length or Content-Encoding.
+	// Status is the status to answer with.
 	Status int
+
+	// Header is the header to answer with; it has no Content-Length or
+	// Content-Encoding, since Body is never encoded.
 	Header http.Header
-	Body   []byte
+
+	// Body is the answer's body, with phantoms only.
+	Body []byte
 
 	// Member is the credential that was refreshed.
 	Member string

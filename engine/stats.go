@@ -44,10 +44,17 @@ const unknownIdentity = "(unknown)"
 
 // CounterValue is one counter's current value.
 type CounterValue struct {
-	Metric   Metric
+	// Metric is what is counted.
+	Metric Metric
+
+	// Identity is the credential or pool, or "(unknown)".
 	Identity string
-	Label    string
-	Value    uint64
+
+	// Label refines the metric (a failover's tag, a refresh's kind).
+	Label string
+
+	// Value is the count since start.
+	Value uint64
 }
 
 type counterKey struct {

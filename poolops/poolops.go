@@ -78,9 +78,14 @@ type Error struct {
 	err  error
 }
 
-func (e *Error) Error() string        { return e.err.Error() }
+// Error returns the engine's message.
+func (e *Error) Error() string { return e.err.Error() }
+
+// Is matches the sentinel the error maps to.
 func (e *Error) Is(target error) bool { return target == e.kind }
-func (e *Error) Unwrap() error        { return e.err }
+
+// Unwrap returns the engine's error.
+func (e *Error) Unwrap() error { return e.err }
 
 // translate maps an engine error onto the sentinels.
 func translate(err error) error {

@@ -14,14 +14,17 @@ type Summary struct {
 	// Version is latchkey's and Caddy's module versions.
 	Version string `json:"version"`
 
-	// StartedAt is when the engine was opened, and UptimeSeconds how long
-	// ago that was.
-	StartedAt     time.Time `json:"started_at"`
-	UptimeSeconds int64     `json:"uptime_seconds"`
+	// StartedAt is when the engine was opened.
+	StartedAt time.Time `json:"started_at"`
 
-	// Credentials and Bindings count what is configured.
+	// UptimeSeconds is how long ago that was.
+	UptimeSeconds int64 `json:"uptime_seconds"`
+
+	// Credentials counts the configured credentials.
 	Credentials int `json:"credentials"`
-	Bindings    int `json:"bindings"`
+
+	// Bindings counts the configured bindings.
+	Bindings int `json:"bindings"`
 
 	// Pools is each pool with its live active member and health.
 	Pools []PoolSummary `json:"pools"`
@@ -40,13 +43,17 @@ type PoolSummary struct {
 	// Active is the member serving now.
 	Active string `json:"active"`
 
-	// Healthy and Members count the members that may serve and all of them.
+	// Healthy counts the members that may serve now.
 	Healthy int `json:"healthy"`
+
+	// Members counts all the members.
 	Members int `json:"members"`
 
-	// Injections and Failovers count the pool's events since start.
+	// Injections counts requests the pool's tokens were injected into.
 	Injections uint64 `json:"injections"`
-	Failovers  uint64 `json:"failovers"`
+
+	// Failovers counts the pool's member switches since start.
+	Failovers uint64 `json:"failovers"`
 }
 
 // summaryEvents are the events a Summary always counts, zero or not, so

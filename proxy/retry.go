@@ -23,6 +23,8 @@ type retryTransport struct {
 	logger *zap.Logger
 }
 
+// RoundTrip sends req and retries it on the pool's next member as long as
+// the answer is a failover class and the request can be replayed.
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	x := exchangeOf(req)

@@ -76,10 +76,12 @@ type OAuthTokens struct {
 	AccountID string `json:"account_id,omitempty"`
 
 	// RefreshTemplate is the last refresh request body an agent sent for
-	// this account, with phantoms in it, and RefreshContentType its type.
-	// latchkey replays it with the real refresh token to refresh on its
-	// own (after a 401 on an expired token), with the client's client_id.
-	RefreshTemplate    string `json:"refresh_template,omitempty"`
+	// this account, with phantoms in it. latchkey replays it with the real
+	// refresh token to refresh on its own (after a 401 on an expired
+	// token), with the client's client_id and format.
+	RefreshTemplate string `json:"refresh_template,omitempty"`
+
+	// RefreshContentType is the Content-Type of RefreshTemplate.
 	RefreshContentType string `json:"refresh_content_type,omitempty"`
 }
 
