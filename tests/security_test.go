@@ -282,7 +282,12 @@ func TestBoundHostResolvingToLoopbackIsRefused(t *testing.T) {
 	inst := sharedInstance(t)
 	c := addCredentialREST(t, inst, "lohost")
 	chaosLedger.add(c.secret, "static secret lohost")
-	bindREST(t, inst, c.name, "localhost", "", "")
+	b := bindREST(t, inst, c.name, "localhost", "", "")
+	// The instance is shared: a binding for localhost left behind would make
+	// other tests' unbound loopback CONNECTs intercepted.
+	t.Cleanup(func() {
+		inst.mustAPI(t, http.MethodDelete, "/api/bindings/"+b.ID, nil, http.StatusNoContent, nil)
+	})
 
 	// The fake upstream really listens on 127.0.0.1 at this port, and the
 	// binding makes latchkey intercept and inject: only the private-address
