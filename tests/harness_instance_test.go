@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkeyproxy/latchkey/internal/testkit"
 )
 
 // Bounds of the instance lifecycle.
@@ -397,32 +398,7 @@ func (inst *instance) showLogOnFailure(t *testing.T) {
 // api sends one request to the admin endpoint with the bearer token and
 // returns the status and body. body, when not nil, is sent as JSON.
 func (inst *instance) api(method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	// The host is irrelevant on a unix socket; Caddy accepts loopback.
-	req, err := http.NewRequest(method, "http://127.0.0.1"+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if inst.token != "" {
-		req.Header.Set("Authorization", "Bearer "+inst.token)
-	}
-	resp, err := inst.rest.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	return resp.StatusCode, out, err
+	return testkit.AdminCall(inst.rest, inst.token, method, path, body, 4<<20)
 }
 
 // mustAPI is api that fails t unless the status is want, and decodes the

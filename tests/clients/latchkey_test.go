@@ -3,11 +3,9 @@
 package clients
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkeyproxy/latchkey/internal/testkit"
 )
 
 // Bounds of a latchkey process's life.
@@ -246,31 +246,7 @@ func (lk *latchkey) stop() error {
 
 // api sends one request to the admin API with the bearer token.
 func (lk *latchkey) api(method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, "http://127.0.0.1"+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if lk.token != "" {
-		req.Header.Set("Authorization", "Bearer "+lk.token)
-	}
-	resp, err := lk.rest.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	return resp.StatusCode, out, err
+	return testkit.AdminCall(lk.rest, lk.token, method, path, body, 4<<20)
 }
 
 // mustAPI is api that fails t unless the answer has status want, decoding

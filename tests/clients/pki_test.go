@@ -3,17 +3,12 @@
 package clients
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/latchkeyproxy/latchkey/internal/testkit"
 )
 
 // The hosts the fake upstream answers for. latchkey dials each of them at
@@ -39,57 +34,13 @@ type testCA struct {
 
 // newTestCA makes the CA in dir.
 func newTestCA(dir string) (*testCA, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testkit.NewCA("latchkey client tests CA", fakeHosts, 48*time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "latchkey client tests CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(48 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: hostChatGPT},
-		DNSNames:     fakeHosts,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(48 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey,
-		caKey)
-	if err != nil {
-		return nil, err
-	}
-
 	file := filepath.Join(dir, "fake-upstream-ca.pem")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{
-		Type:  "CERTIFICATE",
-		Bytes: caDER,
-	}), 0o644); err != nil {
+	if err := os.WriteFile(file, ca.PEM, 0o644); err != nil {
 		return nil, err
 	}
-	return &testCA{pemFile: file, leaf: tls.Certificate{
-		Certificate: [][]byte{leafDER},
-		PrivateKey:  leafKey,
-	}}, nil
+	return &testCA{pemFile: file, leaf: ca.Leaf}, nil
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/latchkeyproxy/latchkey/internal/testkit"
 )
 
 // instance is one bin/latchkey child process: its directory (Caddyfile,
@@ -194,31 +195,7 @@ func (inst *instance) api(method, path string, body any, want int, out any) erro
 }
 
 func (inst *instance) call(method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, "http://127.0.0.1"+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if inst.token != "" {
-		req.Header.Set("Authorization", "Bearer "+inst.token)
-	}
-	resp, err := inst.admin.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return resp.StatusCode, raw, err
+	return testkit.AdminCall(inst.admin, inst.token, method, path, body, 64<<20)
 }
 
 // metric returns the value of a Prometheus sample on the admin /metrics
